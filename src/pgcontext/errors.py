@@ -1,0 +1,60 @@
+"""One exception tree. Every message names the input that caused it and what to do."""
+
+from __future__ import annotations
+
+
+class PgContextError(Exception):
+    """Base class of every error pgcontext raises on purpose."""
+
+
+class ConfigError(PgContextError):
+    """A PGCONTEXT_* setting or an option has an invalid value."""
+
+
+class DatabaseError(PgContextError):
+    """The database could not be reached or refused an operation."""
+
+
+class EmbeddedServerError(DatabaseError):
+    """The embedded PostgreSQL server could not be started."""
+
+
+class SchemaError(DatabaseError):
+    """The database schema is missing or older than this version of pgcontext."""
+
+
+class CollectionNotFoundError(PgContextError):
+    """No collection has the given name."""
+
+
+class CollectionExistsError(PgContextError):
+    """A collection with the given name exists already with other settings."""
+
+
+class ModelMismatchError(PgContextError):
+    """An embedding model other than the collection's own was used."""
+
+
+class ModelLoadError(PgContextError):
+    """An embedding model could not be loaded from its path or name."""
+
+
+class FilterError(PgContextError):
+    """A metadata filter is malformed: unknown operator, bad key or bad value."""
+
+
+class SourceError(PgContextError):
+    """An input document could not be read or parsed."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class DatasetError(PgContextError):
+    """An evaluation dataset directory is missing files or malformed."""
+
+
+class BudgetError(PgContextError):
+    """A token budget is too small for the prompt."""
