@@ -1,0 +1,63 @@
+"""pgcontext: PostgreSQL + pgvector as the memory of an LLM application.
+
+>>> from pgcontext import Store
+>>> with Store.open() as store:          # the embedded server, or PGCONTEXT_DATABASE_URL
+...     store.ingest("notes", ["~/notes"])
+...     result = store.context("What did we decide about X?", "notes", budget_tokens=2000)
+...     result.messages                   # [{"role": "system", ...}, {"role": "user", ...}]
+"""
+
+from pgcontext.catalog import CollectionInfo, CollectionSettings
+from pgcontext.context.assemble import Citation, ContextResult, Passage
+from pgcontext.embed.base import Embedder, ModelSpec
+from pgcontext.errors import (
+    BudgetError,
+    CollectionExistsError,
+    CollectionNotFoundError,
+    ConfigError,
+    DatabaseError,
+    DatasetError,
+    EmbeddedServerError,
+    FilterError,
+    ModelLoadError,
+    ModelMismatchError,
+    PgContextError,
+    SchemaError,
+    SourceError,
+)
+from pgcontext.ingest.pipeline import IngestReport
+from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem
+from pgcontext.retrieve.hit import Hit
+from pgcontext.store import Store
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BudgetError",
+    "Citation",
+    "CollectionExistsError",
+    "CollectionInfo",
+    "CollectionNotFoundError",
+    "CollectionSettings",
+    "ConfigError",
+    "ContextResult",
+    "DatabaseError",
+    "DatasetError",
+    "EmbeddedServerError",
+    "Embedder",
+    "FilterError",
+    "Hit",
+    "IngestReport",
+    "JsonlFields",
+    "ModelLoadError",
+    "ModelMismatchError",
+    "ModelSpec",
+    "Passage",
+    "PgContextError",
+    "SchemaError",
+    "SourceDocument",
+    "SourceError",
+    "SourceProblem",
+    "Store",
+    "__version__",
+]

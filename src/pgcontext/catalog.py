@@ -1,0 +1,272 @@
+"""The catalog: embedding models and collections, and each collection's HNSW index."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from pgcontext.embed.base import ModelSpec
+from pgcontext.errors import (
+    CollectionExistsError,
+    CollectionNotFoundError,
+    ConfigError,
+    ModelMismatchError,
+)
+
+Conn = psycopg.Connection[Any]
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
+VECTOR_TYPES = ("vector", "halfvec")
+# HNSW indexes cap dimensions: 2,000 for vector, 4,000 for halfvec (pgvector docs).
+MAX_INDEXED_DIMENSIONS = {"vector": 2000, "halfvec": 4000}
+_TYPE_SQL = {"vector": sql.SQL("vector"), "halfvec": sql.SQL("halfvec")}
+_OPS_SQL = {"vector": sql.SQL("vector_cosine_ops"), "halfvec": sql.SQL("halfvec_cosine_ops")}
+
+
+@dataclass(frozen=True)
+class CollectionSettings:
+    """What a collection is created with; fixed for its life (changing them means re-ingesting)."""
+
+    chunk_tokens: int | None = None  # None: the model's own maximum
+    chunk_overlap: int = 32
+    text_search_config: str = "english"
+    vector_type: str = "vector"
+    hnsw_m: int = 16
+    hnsw_ef_construction: int = 64
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    id: int
+    name: str
+    model: ModelSpec
+    chunk_tokens: int
+    chunk_overlap: int
+    text_search_config: str
+    vector_type: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def validate_name(name: str) -> str:
+    if not NAME_PATTERN.match(name):
+        raise ConfigError(
+            f"collection name {name!r} is invalid: use 1-63 letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def register_model(conn: Conn, spec: ModelSpec) -> int:
+    """The model's row id, inserting it the first time this exact function is seen."""
+    row = conn.execute(
+        """
+        INSERT INTO pgcontext.embedding_model
+            (name, revision, dimensions, normalized, max_tokens, location)
+        VALUES (%s, %s, %s, %s, %s, %s)
+        ON CONFLICT (name, revision) DO UPDATE SET location = EXCLUDED.location
+        RETURNING id, dimensions
+        """,
+        (spec.name, spec.revision, spec.dimensions, spec.normalized, spec.max_tokens,
+         spec.location),
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def create_collection(
+    conn: Conn, name: str, spec: ModelSpec, settings: CollectionSettings
+) -> CollectionInfo:
+    """Create a collection and its HNSW index in one transaction; idempotent for equal settings."""
+    validate_name(name)
+    chunk_tokens = _check_settings(spec, settings)
+    _check_text_search_config(conn, settings.text_search_config)
+    with conn.transaction():
+        existing = find_collection(conn, name)
+        if existing is not None:
+            _check_same(existing, spec, settings, chunk_tokens)
+            return existing
+        model_id = register_model(conn, spec)
+        row = conn.execute(
+            """
+            INSERT INTO pgcontext.collection (name, model_id, chunk_tokens, chunk_overlap,
+                text_search_config, vector_type, hnsw_m, hnsw_ef_construction)
+            VALUES (%s, %s, %s, %s, %s::regconfig, %s, %s, %s)
+            RETURNING id
+            """,
+            (name, model_id, chunk_tokens, settings.chunk_overlap, settings.text_search_config,
+             settings.vector_type, settings.hnsw_m, settings.hnsw_ef_construction),
+        ).fetchone()
+        assert row is not None
+        _create_hnsw_index(conn, int(row[0]), spec.dimensions, settings)
+    info = find_collection(conn, name)
+    assert info is not None
+    return info
+
+
+def _check_settings(spec: ModelSpec, settings: CollectionSettings) -> int:
+    if settings.vector_type not in VECTOR_TYPES:
+        raise ConfigError(
+            f"vector type {settings.vector_type!r} is not one of {', '.join(VECTOR_TYPES)}"
+        )
+    limit = MAX_INDEXED_DIMENSIONS[settings.vector_type]
+    if spec.dimensions > limit:
+        raise ConfigError(
+            f"model {spec.name} has {spec.dimensions} dimensions; an HNSW index on "
+            f"{settings.vector_type} holds at most {limit}: choose halfvec or another model"
+        )
+    chunk_tokens = settings.chunk_tokens or spec.max_tokens
+    if not 8 <= chunk_tokens <= spec.max_tokens:
+        raise ConfigError(
+            f"chunk size {chunk_tokens} tokens is outside 8..{spec.max_tokens}, "
+            f"the most that model {spec.name} reads"
+        )
+    if not 0 <= settings.chunk_overlap < chunk_tokens // 2:
+        raise ConfigError(
+            f"chunk overlap {settings.chunk_overlap} must be at least 0 and under half the "
+            f"chunk size ({chunk_tokens // 2})"
+        )
+    return chunk_tokens
+
+
+def _check_text_search_config(conn: Conn, config: str) -> None:
+    row = conn.execute("SELECT 1 FROM pg_ts_config WHERE cfgname = %s", (config,)).fetchone()
+    if row is None:
+        known = conn.execute("SELECT string_agg(cfgname, ', ' ORDER BY cfgname) FROM pg_ts_config")
+        listing = known.fetchone()
+        raise ConfigError(
+            f"text search language {config!r} is unknown to this server; "
+            f"choose one of: {listing[0] if listing else '?'}"
+        )
+
+
+def _check_same(
+    existing: CollectionInfo, spec: ModelSpec, settings: CollectionSettings, chunk_tokens: int
+) -> None:
+    if not existing.model.same_function(spec):
+        raise ModelMismatchError(
+            f"collection {existing.name!r} is bound to model {existing.model.describe()}, "
+            f"not {spec.describe()}: use its model, or a new collection"
+        )
+    wanted = (chunk_tokens, settings.chunk_overlap, settings.vector_type)
+    have = (existing.chunk_tokens, existing.chunk_overlap, existing.vector_type)
+    if wanted != have:
+        raise CollectionExistsError(
+            f"collection {existing.name!r} exists with chunk size/overlap/vector type {have}, "
+            f"not {wanted}: drop it first or use another name"
+        )
+
+
+def _create_hnsw_index(conn: Conn, collection_id: int, dims: int, s: CollectionSettings) -> None:
+    # A partial expression index: this collection's rows, cast to its own dimensions.
+    # Identifiers and literals are composed by psycopg; the ints come from our own rows.
+    conn.execute(
+        sql.SQL(
+            "CREATE INDEX {index} ON pgcontext.chunk USING hnsw "
+            "((embedding::{vtype}({dims})) {ops}) WITH (m = {m}, ef_construction = {ef}) "
+            "WHERE collection_id = {cid}"
+        ).format(
+            index=sql.Identifier(hnsw_index_name(collection_id)),
+            vtype=_TYPE_SQL[s.vector_type],
+            dims=sql.Literal(dims),
+            ops=_OPS_SQL[s.vector_type],
+            m=sql.Literal(s.hnsw_m),
+            ef=sql.Literal(s.hnsw_ef_construction),
+            cid=sql.Literal(collection_id),
+        )
+    )
+
+
+def hnsw_index_name(collection_id: int) -> str:
+    return f"chunk_embedding_hnsw_{collection_id}"
+
+
+_SELECT = """
+    SELECT c.id, c.name, c.chunk_tokens, c.chunk_overlap,
+           c.text_search_config::text AS text_search_config, c.vector_type, c.metadata,
+           m.name AS model_name, m.revision, m.dimensions, m.normalized, m.max_tokens,
+           m.location
+    FROM pgcontext.collection c JOIN pgcontext.embedding_model m ON m.id = c.model_id
+"""
+
+
+def find_collection(conn: Conn, name: str) -> CollectionInfo | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(_SELECT + " WHERE c.name = %s", (name,)).fetchone()
+    return None if row is None else _info(row)
+
+
+def get_collection(conn: Conn, name: str) -> CollectionInfo:
+    info = find_collection(conn, name)
+    if info is None:
+        known = [c.name for c in list_collections(conn)]
+        listing = ", ".join(known) if known else "none yet"
+        raise CollectionNotFoundError(
+            f"no collection named {name!r} (collections: {listing}); create it with "
+            f"`pgcontext ingest PATH --collection {name}`"
+        )
+    return info
+
+
+def list_collections(conn: Conn) -> list[CollectionInfo]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(_SELECT + " ORDER BY c.name").fetchall()
+    return [_info(row) for row in rows]
+
+
+def drop_collection(conn: Conn, name: str) -> bool:
+    """Remove a collection with its documents, chunks, queue and index."""
+    with conn.transaction():
+        info = find_collection(conn, name)
+        if info is None:
+            return False
+        conn.execute(
+            sql.SQL("DROP INDEX IF EXISTS pgcontext.{}").format(
+                sql.Identifier(hnsw_index_name(info.id))
+            )
+        )
+        conn.execute("DELETE FROM pgcontext.collection WHERE id = %s", (info.id,))
+    return True
+
+
+def update_metadata(conn: Conn, collection_id: int, patch: dict[str, Any]) -> None:
+    conn.execute(
+        "UPDATE pgcontext.collection SET metadata = metadata || %s WHERE id = %s",
+        (Jsonb(patch), collection_id),
+    )
+
+
+def _info(row: dict[str, Any]) -> CollectionInfo:
+    spec = ModelSpec(
+        name=row["model_name"],
+        revision=row["revision"],
+        dimensions=row["dimensions"],
+        normalized=row["normalized"],
+        max_tokens=row["max_tokens"],
+        location=row["location"],
+    )
+    return CollectionInfo(
+        id=row["id"],
+        name=row["name"],
+        model=spec,
+        chunk_tokens=row["chunk_tokens"],
+        chunk_overlap=row["chunk_overlap"],
+        text_search_config=row["text_search_config"],
+        vector_type=row["vector_type"],
+        metadata=row["metadata"],
+    )
+
+
+def require_model(collection: CollectionInfo, spec: ModelSpec) -> None:
+    """Embeddings from another function are not comparable: refuse, naming both models."""
+    if not collection.model.same_function(spec):
+        raise ModelMismatchError(
+            f"collection {collection.name!r} was embedded with {collection.model.describe()}; "
+            f"the model in use is {spec.describe()}. Use the collection's model (it is loaded "
+            "automatically when no model is named) or ingest into a new collection"
+        )

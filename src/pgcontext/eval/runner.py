@@ -1,0 +1,126 @@
+"""`pgcontext eval`: ingest a BEIR corpus once, run its test queries, score the rankings."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pgcontext.eval.beir import BeirDataset, load_beir
+from pgcontext.eval.metrics import evaluate, percentile
+from pgcontext.ingest.pipeline import IngestReport, Progress
+from pgcontext.ingest.sources import JsonlFields, iter_documents
+
+if TYPE_CHECKING:
+    from pgcontext.store import Store
+
+# Documents rank by their best chunk: fetch enough chunks to fill 100 distinct documents.
+CHUNKS_PER_QUERY = 300
+DOCUMENTS_PER_QUERY = 100
+
+
+@dataclass
+class EvalResult:
+    dataset: str
+    collection: str
+    mode: str
+    queries: int
+    metrics: dict[str, float]
+    latency_ms: dict[str, float]
+    search_latency_ms: dict[str, float]
+    ingest: IngestReport | None = None
+    rerank: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "dataset": self.dataset,
+            "collection": self.collection,
+            "mode": self.mode,
+            "rerank": self.rerank,
+            "queries": self.queries,
+            "metrics": {key: round(value, 5) for key, value in self.metrics.items()},
+            "latency_ms": self.latency_ms,
+            "search_latency_ms": self.search_latency_ms,
+            "ingest": None if self.ingest is None else self.ingest.as_json(),
+        }
+
+
+def default_collection(dataset: BeirDataset) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", dataset.name).strip("-.") or "dataset"
+    return f"eval-{slug}"[:63]
+
+
+def corpus_fingerprint(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:32]
+
+
+def run_eval(
+    store: Store,
+    dataset_dir: str | Path,
+    *,
+    collection: str | None = None,
+    split: str = "test",
+    progress: Progress | None = None,
+    on_query: Callable[[int, int], None] | None = None,
+) -> EvalResult:
+    """Score dense retrieval on a BEIR dataset; (re-)ingests the corpus when it changed."""
+    dataset = load_beir(dataset_dir, split)
+    name = collection or default_collection(dataset)
+    report = _ensure_corpus(store, dataset, name, progress)
+    info = store.collection(name)
+    embedder = store.collection_embedder(info)
+    run: dict[str, list[str]] = {}
+    total_ms: list[float] = []
+    search_ms: list[float] = []
+    for done, (query_id, text) in enumerate(dataset.queries.items(), start=1):
+        started = time.perf_counter()
+        vector = embedder.embed_query(text)
+        searched = time.perf_counter()
+        hits = store.search_vector(
+            name, vector, k=CHUNKS_PER_QUERY, ef_search=CHUNKS_PER_QUERY
+        )
+        finished = time.perf_counter()
+        total_ms.append((finished - started) * 1000)
+        search_ms.append((finished - searched) * 1000)
+        run[query_id] = list(dict.fromkeys(hit.source for hit in hits))[:DOCUMENTS_PER_QUERY]
+        if on_query:
+            on_query(done, len(dataset.queries))
+    return EvalResult(
+        dataset=dataset.name,
+        collection=name,
+        mode="dense",
+        queries=len(dataset.queries),
+        metrics=evaluate(run, dataset.qrels, ks=(10, 100)),
+        latency_ms=_summary(total_ms),
+        search_latency_ms=_summary(search_ms),
+        ingest=report,
+    )
+
+
+def _ensure_corpus(
+    store: Store, dataset: BeirDataset, name: str, progress: Progress | None
+) -> IngestReport | None:
+    """Ingest when the collection is missing or was built from another corpus file."""
+    fingerprint = corpus_fingerprint(dataset.corpus_path)
+    existing = {c.name: c for c in store.collections()}.get(name)
+    if existing is not None and existing.metadata.get("eval_corpus") == fingerprint:
+        return None
+    documents = iter_documents([dataset.corpus_path], fields=JsonlFields(id="_id"))
+    report = store.ingest(name, documents, prune=True, progress=progress)
+    store.set_collection_metadata(name, {"eval_corpus": fingerprint})
+    return report
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {"p50": 0.0, "p95": 0.0}
+    return {"p50": round(percentile(values, 50), 3), "p95": round(percentile(values, 95), 3)}

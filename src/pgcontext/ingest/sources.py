@@ -1,0 +1,377 @@
+"""Find input documents (files, folders, JSONL records, stdin) and read them as plain text.
+
+Bad input never raises: it is reported as a SourceProblem and reading goes on, so one
+broken file does not stop the ingestion of a thousand good ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pgcontext.errors import SourceError
+from pgcontext.ingest.parsing import decode_text, html_to_text, markdown_title, normalise_newlines
+
+__all__ = [
+    "JsonlFields",
+    "SourceDocument",
+    "SourceProblem",
+    "iter_documents",
+    "pydoc_topics",
+]
+
+# Picked up when walking a folder; a file named explicitly is read whatever its suffix.
+FOLDER_SUFFIXES = (".htm", ".html", ".json", ".jsonl", ".markdown", ".md", ".txt")
+_FORMATS = {".htm": "html", ".html": "html", ".markdown": "md", ".md": "md"}
+_AUTO_ID_KEYS = ("_id", "id")
+_AUTO_TEXT_KEYS = ("text", "content", "body")
+_EMPTY = "empty document, nothing to index"
+
+
+@dataclass(frozen=True)
+class SourceDocument:
+    """One document to chunk and embed."""
+
+    source: str  # unique within a collection: absolute posix path, or the JSONL record id
+    title: str | None
+    text: str  # plain text to be chunked, never empty or whitespace only
+    metadata: dict[str, Any]  # JSON-serialisable
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    """An input that could not be read; `reason` says what to do about it."""
+
+    source: str  # a path, or "path:LINE" for a JSONL line
+    reason: str
+
+
+@dataclass(frozen=True)
+class JsonlFields:
+    """Which JSONL/JSON record fields hold the id, title and text; None means auto-detect."""
+
+    id: str | None = None  # auto: "_id", then "id", else "path:LINE"
+    title: str | None = None  # auto: "title"
+    text: str | None = None  # auto: the first present of "text", "content", "body"
+
+
+_Item = SourceDocument | SourceProblem
+
+
+def iter_documents(
+    paths: Iterable[str | Path],
+    *,
+    fields: JsonlFields = JsonlFields(),  # frozen, so one shared default is safe
+    max_bytes: int = 50_000_000,
+) -> Iterator[SourceDocument | SourceProblem]:
+    """Yield every document found under `paths`, and a SourceProblem for every bad input.
+
+    A path is a file, a folder (walked recursively, hidden entries skipped, only
+    FOLDER_SUFFIXES picked up) or ``-`` for stdin.
+    """
+    reader = _Reader(fields, max_bytes)
+    for given in paths:
+        if str(given) == "-":
+            yield from reader.read_stdin()
+        else:
+            yield from reader.read_path(Path(given).resolve())
+
+
+def pydoc_topics() -> Iterator[SourceDocument]:
+    """The Python language reference shipped with the standard library, one document a topic."""
+    from pydoc_data.topics import topics
+
+    for topic in sorted(topics):
+        text: str = topics[topic]
+        if text.strip():
+            yield SourceDocument(f"pydoc:{topic}", topic, text, {"topic": topic, "format": "pydoc"})
+
+
+@dataclass
+class _Reader:
+    """State of one iter_documents call: what was seen already, to skip or flag repeats."""
+
+    fields: JsonlFields
+    max_bytes: int
+    files_seen: set[str] = field(default_factory=set)
+    ids_seen: dict[str, str] = field(default_factory=dict)  # source -> where it was first seen
+
+    def read_stdin(self) -> Iterator[_Item]:
+        buffer = getattr(sys.stdin, "buffer", None)
+        data: bytes = (
+            buffer.read(self.max_bytes + 1)
+            if buffer is not None
+            else sys.stdin.read(self.max_bytes + 1).encode()
+        )
+        if len(data) > self.max_bytes:
+            yield SourceProblem("stdin", _too_big(len(data), self.max_bytes, "at least "))
+            return
+        try:
+            text = decode_text(data, "stdin")
+        except SourceError as exc:
+            yield SourceProblem("stdin", exc.reason)
+            return
+        if text.lstrip().startswith("{"):
+            yield from self._jsonl(text, "stdin")
+        else:
+            yield self._register(SourceDocument("stdin", None, text, {"format": "txt"}), "stdin")
+
+    def read_path(self, path: Path) -> Iterator[_Item]:
+        try:
+            mode = path.stat().st_mode
+        except OSError as exc:
+            yield SourceProblem(path.as_posix(), _os_reason(exc))
+            return
+        if stat.S_ISDIR(mode):
+            yield from self._read_folder(path)
+        else:
+            yield from self._read_file(path)
+
+    def _read_folder(self, folder: Path) -> Iterator[_Item]:
+        found = False
+        for item in _walk(folder):
+            if isinstance(item, SourceProblem):
+                yield item
+            else:
+                found = True
+                yield from self._read_file(item)
+        if not found:
+            reason = (
+                f"no supported files ({' '.join(FOLDER_SUFFIXES)}) in this directory; "
+                "name other files explicitly to read them as plain text"
+            )
+            yield SourceProblem(folder.as_posix(), reason)
+
+    def _read_file(self, path: Path) -> Iterator[_Item]:
+        source = path.as_posix()
+        if source in self.files_seen:
+            return  # named twice, or both itself and through its folder
+        self.files_seen.add(source)
+        data = _read_bytes(path, self.max_bytes)
+        if isinstance(data, SourceProblem):
+            yield data
+            return
+        try:
+            text = decode_text(data, source)
+        except SourceError as exc:
+            yield SourceProblem(source, exc.reason)
+            return
+        suffix = path.suffix.lower()
+        if suffix == ".jsonl":
+            yield from self._jsonl(text, source)
+        elif suffix == ".json":
+            yield from self._json(text, source)
+        else:
+            yield self._register(_file_document(path, text, _FORMATS.get(suffix, "txt")), source)
+
+    def _jsonl(self, text: str, origin: str) -> Iterator[_Item]:
+        records = 0
+        # split("\n"), not splitlines(): U+2028 and friends may sit unescaped in JSON strings.
+        for number, line in enumerate(text.split("\n"), start=1):
+            if not line.strip():
+                continue
+            records += 1
+            where = f"{origin}:{number}"
+            try:
+                value = _loads(line)
+            except (ValueError, RecursionError) as exc:
+                yield SourceProblem(where, f"line {number}: invalid JSON: {_json_error(exc)}")
+                continue
+            yield self._register(_record_document(value, self.fields, where), where)
+        if not records:
+            yield SourceProblem(origin, "empty file, no records to index")
+
+    def _json(self, text: str, origin: str) -> Iterator[_Item]:
+        try:
+            value = _loads(text)
+        except (ValueError, RecursionError) as exc:
+            yield SourceProblem(origin, f"invalid JSON: {_json_error(exc)}")
+            return
+        if isinstance(value, dict):
+            yield self._register(_record_document(value, self.fields, origin), origin)
+        elif isinstance(value, list) and value:
+            for index, record in enumerate(value):
+                where = f"{origin}[{index}]"
+                yield self._register(_record_document(record, self.fields, where), where)
+        elif isinstance(value, list):
+            yield SourceProblem(origin, "empty array, no records to index")
+        else:
+            reason = f"holds a JSON {_json_type(value)}; expected an object or an array of objects"
+            yield SourceProblem(origin, reason)
+
+    def _register(self, item: _Item, where: str) -> _Item:
+        """Pass a document through unless its source was yielded before in this call."""
+        if isinstance(item, SourceProblem):
+            return item
+        first = self.ids_seen.setdefault(item.source, where)
+        if first != where:
+            reason = f"duplicate id {item.source!r}, first used at {first}; ids must be unique"
+            return SourceProblem(where, reason)
+        return item
+
+
+def _walk(folder: Path) -> Iterator[Path | SourceProblem]:
+    """Supported files under `folder`, sorted by name, hidden entries skipped."""
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError as exc:
+        yield SourceProblem(folder.as_posix(), _os_reason(exc))
+        return
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        # Symlinked folders are not followed: a link to a parent would loop forever.
+        if entry.is_dir(follow_symlinks=False):
+            yield from _walk(Path(entry.path))
+        elif entry.is_file() and Path(entry.name).suffix.lower() in FOLDER_SUFFIXES:
+            yield Path(entry.path)
+
+
+def _read_bytes(path: Path, max_bytes: int) -> bytes | SourceProblem:
+    source = path.as_posix()
+    try:
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            # Reading one byte more catches files whose size stat cannot tell (pipes).
+            data = file.read(max_bytes + 1) if size <= max_bytes else b""
+    except OSError as exc:
+        return SourceProblem(source, _os_reason(exc))
+    if size > max_bytes:
+        return SourceProblem(source, _too_big(size, max_bytes))
+    if len(data) > max_bytes:
+        return SourceProblem(source, _too_big(len(data), max_bytes, "at least "))
+    return data
+
+
+def _too_big(size: int, max_bytes: int, qualifier: str = "") -> str:
+    return (
+        f"file is {qualifier}{size} bytes, over the limit of {max_bytes}; "
+        "split it or raise --max-bytes"
+    )
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file or directory"
+    if isinstance(exc, PermissionError):
+        return "permission denied; check the file's permissions or run as its owner"
+    return f"cannot read: {exc.strerror or exc}"
+
+
+def _file_document(path: Path, text: str, format_: str) -> SourceDocument | SourceProblem:
+    source = path.as_posix()
+    title: str | None = path.stem
+    if format_ == "html":
+        html_title, text = html_to_text(text)
+        title = html_title or path.stem
+    elif format_ == "md":
+        title = markdown_title(text) or path.stem
+    if not text.strip():
+        return SourceProblem(source, _EMPTY)
+    return SourceDocument(source, title, text, {"path": source, "format": format_})
+
+
+def _loads(text: str) -> Any:
+    """json.loads, refusing NaN and Infinity: they are not JSON and jsonb rejects them."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _json_error(exc: ValueError | RecursionError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} (line {exc.lineno} column {exc.colno})"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc)
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
+def _record_document(
+    record: Any, fields: JsonlFields, where: str
+) -> SourceDocument | SourceProblem:
+    """Turn one JSON record into a document; `where` is its location, the fallback id."""
+    if not isinstance(record, dict):
+        return SourceProblem(where, f"record is a JSON {_json_type(record)}, not an object")
+    id_key = _id_key(record, fields.id)
+    source = where if id_key is None else _as_id(record.get(id_key))
+    if source is None:
+        reason = (
+            f"id field {id_key!r} is missing, empty or not a string or number; "
+            "name another with --id-field"
+        )
+        return SourceProblem(where, reason)
+    text_key = _text_key(record, fields.text)
+    if text_key is None:
+        looked_for = fields.text or ", ".join(_AUTO_TEXT_KEYS)
+        return SourceProblem(
+            where, f"no text field: looked for {looked_for}; name one with --text-field"
+        )
+    text = record[text_key]
+    if not isinstance(text, str):
+        return SourceProblem(
+            where, f"text field {text_key!r} is a JSON {_json_type(text)}, not a string"
+        )
+    if not text.strip():
+        return SourceProblem(where, _EMPTY)
+    title_key = fields.title or "title"
+    title = _as_title(record.get(title_key))
+    used = {key for key in (id_key, text_key, title_key) if key is not None}
+    metadata = _record_metadata(record, used)
+    return SourceDocument(source, title, _with_title(title, normalise_newlines(text)), metadata)
+
+
+def _id_key(record: dict[str, Any], named: str | None) -> str | None:
+    """The field holding the record id; None when there is none and the location is used."""
+    return named or next((key for key in _AUTO_ID_KEYS if key in record), None)
+
+
+def _as_id(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _text_key(record: dict[str, Any], named: str | None) -> str | None:
+    candidates = (named,) if named else _AUTO_TEXT_KEYS
+    return next((key for key in candidates if key in record), None)
+
+
+def _as_title(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _with_title(title: str | None, text: str) -> str:
+    # The title is put in the text so that it is embedded and searchable with the body.
+    if title is None or text.lstrip().startswith(title):
+        return text
+    return f"{title}\n\n{text}"
+
+
+def _record_metadata(record: dict[str, Any], used: set[str]) -> dict[str, Any]:
+    """The record's other fields; a nested "metadata" object is merged, top-level keys win."""
+    rest = {key: value for key, value in record.items() if key not in used}
+    nested = rest.get("metadata")
+    if isinstance(nested, dict):
+        del rest["metadata"]
+        return {**nested, **rest}
+    return rest

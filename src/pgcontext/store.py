@@ -1,0 +1,258 @@
+"""`Store`: the Python entry point. Opens the database (embedded by default) and does it all."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from psycopg_pool import ConnectionPool
+
+from pgcontext import catalog
+from pgcontext.catalog import CollectionInfo, CollectionSettings
+from pgcontext.config import Settings, apply_offline_mode
+from pgcontext.context.assemble import ContextResult, assemble_context
+from pgcontext.db import migrate
+from pgcontext.db.connection import open_pool
+from pgcontext.db.embedded import embedded_url
+from pgcontext.embed.base import Embedder
+from pgcontext.embed.registry import resolve
+from pgcontext.ingest.pipeline import Ingestor, IngestReport, Progress
+from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem, iter_documents
+from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH, dense_search
+from pgcontext.retrieve.filters import compile_filter
+from pgcontext.retrieve.hit import Hit
+
+log = logging.getLogger(__name__)
+
+Items = Iterable[SourceDocument | SourceProblem]
+
+
+class Store:
+    """One database of collections. Use as a context manager, or call `close()`.
+
+    >>> with Store.open() as store:                       # embedded server by default
+    ...     store.ingest("docs", ["notes/"])
+    ...     hits = store.search("docs", "how do I reset my password?")
+    """
+
+    def __init__(self, url: str, settings: Settings, pool: ConnectionPool) -> None:  # type: ignore[type-arg]
+        self.url = url
+        self.settings = settings
+        self._pool = pool
+        self._embedders: dict[str, Embedder] = {}
+
+    @classmethod
+    def open(
+        cls, url: str | None = None, *, settings: Settings | None = None, upgrade: bool | None = None
+    ) -> Store:
+        """Connect to `url`, or PGCONTEXT_DATABASE_URL, or else the embedded server.
+
+        The embedded database is migrated automatically; an external one only with
+        `upgrade=True` (otherwise an old schema is an error that says what to run).
+        """
+        settings = settings or Settings.from_env()
+        apply_offline_mode(settings)
+        embedded = url is None and settings.database_url is None
+        url = url or settings.database_url or embedded_url(settings.home)
+        if upgrade or (upgrade is None and embedded):
+            migrate.upgrade(url)
+        else:
+            migrate.check_schema(url)
+        return cls(url, settings, open_pool(url))
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- models -------------------------------------------------------------------------
+
+    def embedder(self, model: str | None = None) -> Embedder:
+        """The embedder for `model` (default: PGCONTEXT_MODEL), loaded once per Store."""
+        from pgcontext.embed.sentence import SentenceTransformerEmbedder
+
+        name, location = resolve(model or self.settings.model, self.settings.model)
+        if location not in self._embedders:
+            log.info("loading embedding model %s from %s", name, location)
+            self._embedders[location] = SentenceTransformerEmbedder(
+                name, location, batch_size=self.settings.batch_size
+            )
+        return self._embedders[location]
+
+    def collection_embedder(self, collection: CollectionInfo, model: str | None = None) -> Embedder:
+        """The collection's own model; a different `model` is refused, naming both."""
+        if model is None:
+            # Its recorded name first (a bundled model loads on any machine), then its path.
+            known = collection.model.name
+            candidate = known if resolve(known, known)[1] != known or not Path(
+                collection.model.location
+            ).is_dir() else collection.model.location
+            embedder = self.embedder(candidate)
+        else:
+            embedder = self.embedder(model)
+        catalog.require_model(collection, embedder.spec)
+        return embedder
+
+    # -- collections --------------------------------------------------------------------
+
+    def create_collection(
+        self, name: str, *, model: str | None = None, settings: CollectionSettings | None = None
+    ) -> CollectionInfo:
+        """Create `name` bound to `model`; returns the existing one if its settings match."""
+        catalog.validate_name(name)
+        embedder = self.embedder(model)
+        with self._pool.connection() as conn:
+            return catalog.create_collection(
+                conn, name, embedder.spec, settings or CollectionSettings()
+            )
+
+    def collection(self, name: str) -> CollectionInfo:
+        with self._pool.connection() as conn:
+            return catalog.get_collection(conn, name)
+
+    def collections(self) -> list[CollectionInfo]:
+        with self._pool.connection() as conn:
+            return catalog.list_collections(conn)
+
+    def set_collection_metadata(self, name: str, patch: Mapping[str, Any]) -> None:
+        """Merge `patch` into the collection's metadata (free-form notes, e.g. eval state)."""
+        info = self.collection(name)
+        with self._pool.connection() as conn:
+            catalog.update_metadata(conn, info.id, dict(patch))
+
+    def drop_collection(self, name: str) -> bool:
+        with self._pool.connection() as conn:
+            return catalog.drop_collection(conn, name)
+
+    # -- ingest -------------------------------------------------------------------------
+
+    def ingest(
+        self,
+        collection: str,
+        sources: Iterable[str | Path] | Items,
+        *,
+        model: str | None = None,
+        settings: CollectionSettings | None = None,
+        fields: JsonlFields | None = None,
+        prune: bool = False,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Ingest paths (files, folders, "-") or SourceDocuments; creates the collection."""
+        catalog.validate_name(collection)
+        with self._pool.connection() as conn:
+            info = catalog.find_collection(conn, collection)
+        if info is None:
+            info = self.create_collection(collection, model=model, settings=settings)
+        embedder = self.collection_embedder(info, model)
+        items = _as_items(sources, fields or JsonlFields())
+        with self._pool.connection() as conn:
+            ingestor = Ingestor(conn, info, embedder, progress=progress)
+            return ingestor.run(items, prune=prune)
+
+    # -- retrieve -----------------------------------------------------------------------
+
+    def search(
+        self,
+        collection: str,
+        query: str,
+        *,
+        k: int = 10,
+        filter: Mapping[str, Any] | None = None,
+        ef_search: int = DEFAULT_EF_SEARCH,
+        model: str | None = None,
+    ) -> list[Hit]:
+        """The k chunks nearest to `query`, embedded with the collection's own model."""
+        filter_path = compile_filter(filter)  # bad filters fail before any model loads
+        info = self.collection(collection)
+        vector = self.collection_embedder(info, model).embed_query(query)
+        return self.search_vector(
+            collection, vector, k=k, filter_path=filter_path, ef_search=ef_search
+        )
+
+    def search_vector(
+        self,
+        collection: str,
+        vector: Any,
+        *,
+        k: int = 10,
+        filter_path: str | None = None,
+        ef_search: int = DEFAULT_EF_SEARCH,
+    ) -> list[Hit]:
+        with self._pool.connection() as conn:
+            return dense_search(
+                conn, collection, vector, k=k, filter_path=filter_path, ef_search=ef_search
+            )
+
+    def context(
+        self,
+        prompt: str,
+        collection: str,
+        *,
+        budget_tokens: int = 2000,
+        k: int = 20,
+        filter: Mapping[str, Any] | None = None,
+        instructions: str | None = None,
+    ) -> ContextResult:
+        """Chat messages for `prompt`: retrieved passages with citations, within the budget.
+
+        Tokens are counted with the embedding model's tokenizer until a chat model's own
+        tokenizer is configured.
+        """
+        hits = self.search(collection, prompt, k=k, filter=filter)
+        embedder = self.collection_embedder(self.collection(collection))
+        return assemble_context(
+            prompt,
+            hits,
+            budget_tokens=budget_tokens,
+            count_tokens=embedder.count_tokens,
+            instructions=instructions,
+        )
+
+    # -- status -------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        with self._pool.connection() as conn:
+            rows = conn.execute(
+                "SELECT name, model, documents, chunks, dimensions FROM pgcontext.collection_status"
+                " ORDER BY name"
+            ).fetchall()
+            queue = dict(
+                conn.execute(
+                    "SELECT status, count(*) FROM pgcontext.ingest_queue GROUP BY status"
+                ).fetchall()
+            )
+            errors = conn.execute(
+                "SELECT source, last_error FROM pgcontext.ingest_queue"
+                " WHERE last_error IS NOT NULL ORDER BY updated_at DESC LIMIT 10"
+            ).fetchall()
+        return {
+            "collections": [
+                {"name": n, "model": m, "documents": d, "chunks": c, "dimensions": dims}
+                for n, m, d, c, dims in rows
+            ],
+            "queue": {
+                **{s: int(queue.get(s, 0)) for s in ("queued", "running", "done", "failed")},
+                "errors": [{"source": s, "error": e} for s, e in errors],
+            },
+        }
+
+
+def _as_items(sources: Iterable[str | Path] | Items, fields: JsonlFields) -> Items:
+    items = list(sources) if not isinstance(sources, str | Path) else [sources]
+    if all(isinstance(item, SourceDocument | SourceProblem) for item in items):
+        return items  # type: ignore[return-value]
+    if any(isinstance(item, SourceDocument | SourceProblem) for item in items):
+        raise TypeError("pass either paths or SourceDocuments to ingest, not a mix")
+    return iter_documents(items, fields=fields)  # type: ignore[arg-type]
+
+
+__all__ = ["Store"]
