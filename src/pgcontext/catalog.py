@@ -34,7 +34,7 @@ class CollectionSettings:
     """What a collection is created with; fixed for its life (changing them means re-ingesting)."""
 
     chunk_tokens: int | None = None  # None: the model's own maximum
-    chunk_overlap: int = 32
+    chunk_overlap: int | None = None  # None: an eighth of the chunk size
     text_search_config: str = "english"
     vector_type: str = "vector"
     hnsw_m: int = 16
@@ -84,12 +84,12 @@ def create_collection(
 ) -> CollectionInfo:
     """Create a collection and its HNSW index in one transaction; idempotent for equal settings."""
     validate_name(name)
-    chunk_tokens = _check_settings(spec, settings)
+    chunk_tokens, overlap = _check_settings(spec, settings)
     _check_text_search_config(conn, settings.text_search_config)
     with conn.transaction():
         existing = find_collection(conn, name)
         if existing is not None:
-            _check_same(existing, spec, settings, chunk_tokens)
+            _check_same(existing, spec, settings, chunk_tokens, overlap)
             return existing
         model_id = register_model(conn, spec)
         row = conn.execute(
@@ -99,7 +99,7 @@ def create_collection(
             VALUES (%s, %s, %s, %s, %s::regconfig, %s, %s, %s)
             RETURNING id
             """,
-            (name, model_id, chunk_tokens, settings.chunk_overlap, settings.text_search_config,
+            (name, model_id, chunk_tokens, overlap, settings.text_search_config,
              settings.vector_type, settings.hnsw_m, settings.hnsw_ef_construction),
         ).fetchone()
         assert row is not None
@@ -109,7 +109,7 @@ def create_collection(
     return info
 
 
-def _check_settings(spec: ModelSpec, settings: CollectionSettings) -> int:
+def _check_settings(spec: ModelSpec, settings: CollectionSettings) -> tuple[int, int]:
     if settings.vector_type not in VECTOR_TYPES:
         raise ConfigError(
             f"vector type {settings.vector_type!r} is not one of {', '.join(VECTOR_TYPES)}"
@@ -126,12 +126,13 @@ def _check_settings(spec: ModelSpec, settings: CollectionSettings) -> int:
             f"chunk size {chunk_tokens} tokens is outside 8..{spec.max_tokens}, "
             f"the most that model {spec.name} reads"
         )
-    if not 0 <= settings.chunk_overlap < chunk_tokens // 2:
+    overlap = chunk_tokens // 8 if settings.chunk_overlap is None else settings.chunk_overlap
+    if not 0 <= overlap < chunk_tokens // 2:
         raise ConfigError(
-            f"chunk overlap {settings.chunk_overlap} must be at least 0 and under half the "
+            f"chunk overlap {overlap} must be at least 0 and under half the "
             f"chunk size ({chunk_tokens // 2})"
         )
-    return chunk_tokens
+    return chunk_tokens, overlap
 
 
 def _check_text_search_config(conn: Conn, config: str) -> None:
@@ -146,14 +147,18 @@ def _check_text_search_config(conn: Conn, config: str) -> None:
 
 
 def _check_same(
-    existing: CollectionInfo, spec: ModelSpec, settings: CollectionSettings, chunk_tokens: int
+    existing: CollectionInfo,
+    spec: ModelSpec,
+    settings: CollectionSettings,
+    chunk_tokens: int,
+    overlap: int,
 ) -> None:
     if not existing.model.same_function(spec):
         raise ModelMismatchError(
             f"collection {existing.name!r} is bound to model {existing.model.describe()}, "
             f"not {spec.describe()}: use its model, or a new collection"
         )
-    wanted = (chunk_tokens, settings.chunk_overlap, settings.vector_type)
+    wanted = (chunk_tokens, overlap, settings.vector_type)
     have = (existing.chunk_tokens, existing.chunk_overlap, existing.vector_type)
     if wanted != have:
         raise CollectionExistsError(

@@ -115,7 +115,7 @@ def db_stop() -> None:
 @_collection_option
 @click.option("--model", metavar="MODEL", help="Embedding model (new collections only).")
 @click.option("--chunk-tokens", type=int, help="Chunk size in model tokens [default: model max].")
-@click.option("--overlap", type=int, default=32, show_default=True, help="Tokens of overlap.")
+@click.option("--overlap", type=int, help="Tokens of overlap between chunks [default: size/8].")
 @click.option("--language", default="english", show_default=True,
               help="Full-text search configuration of a new collection.")
 @click.option("--vector-type", type=click.Choice(["vector", "halfvec"]), default="vector",
@@ -131,7 +131,7 @@ def ingest(
     collection: str,
     model: str | None,
     chunk_tokens: int | None,
-    overlap: int,
+    overlap: int | None,
     language: str,
     vector_type: str,
     id_field: str | None,

@@ -19,6 +19,7 @@ from pgcontext.db.connection import open_pool
 from pgcontext.db.embedded import embedded_url
 from pgcontext.embed.base import Embedder
 from pgcontext.embed.registry import resolve
+from pgcontext.errors import ModelLoadError
 from pgcontext.ingest.pipeline import Ingestor, IngestReport, Progress
 from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem, iter_documents
 from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH, dense_search
@@ -78,27 +79,33 @@ class Store:
 
     def embedder(self, model: str | None = None) -> Embedder:
         """The embedder for `model` (default: PGCONTEXT_MODEL), loaded once per Store."""
-        from pgcontext.embed.sentence import SentenceTransformerEmbedder
+        key = model or self.settings.model
+        name, location = resolve(key, self.settings.model)
+        for known in (key, name, location):
+            if known in self._embedders:
+                return self._embedders[known]
+        from pgcontext.embed.sentence import cached_embedder
 
-        name, location = resolve(model or self.settings.model, self.settings.model)
-        if location not in self._embedders:
-            log.info("loading embedding model %s from %s", name, location)
-            self._embedders[location] = SentenceTransformerEmbedder(
-                name, location, batch_size=self.settings.batch_size
-            )
-        return self._embedders[location]
+        log.info("loading embedding model %s from %s", name, location)
+        embedder = cached_embedder(name, location, self.settings.batch_size)
+        self.register_embedder(embedder)
+        return embedder
+
+    def register_embedder(self, embedder: Embedder) -> None:
+        """Make a ready embedder (any `Embedder` implementation) known by its name and location."""
+        self._embedders[embedder.spec.name] = embedder
+        self._embedders[embedder.spec.location] = embedder
 
     def collection_embedder(self, collection: CollectionInfo, model: str | None = None) -> Embedder:
         """The collection's own model; a different `model` is refused, naming both."""
-        if model is None:
-            # Its recorded name first (a bundled model loads on any machine), then its path.
-            known = collection.model.name
-            candidate = known if resolve(known, known)[1] != known or not Path(
-                collection.model.location
-            ).is_dir() else collection.model.location
-            embedder = self.embedder(candidate)
-        else:
+        if model is not None:
             embedder = self.embedder(model)
+        else:
+            # By name first: a bundled model's folder moves between machines, its name does not.
+            try:
+                embedder = self.embedder(collection.model.name)
+            except ModelLoadError:
+                embedder = self.embedder(collection.model.location)
         catalog.require_model(collection, embedder.spec)
         return embedder
 

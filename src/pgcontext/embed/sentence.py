@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -14,6 +15,12 @@ from pgcontext.embed.base import ModelSpec, Vectors
 from pgcontext.errors import ModelLoadError
 
 log = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=4)
+def cached_embedder(name: str, location: str, batch_size: int) -> SentenceTransformerEmbedder:
+    """One loaded model per process and location: loading takes seconds, embedding doesn't."""
+    return SentenceTransformerEmbedder(name, location, batch_size=batch_size)
 
 
 class SentenceTransformerEmbedder:

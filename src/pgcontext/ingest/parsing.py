@@ -120,8 +120,10 @@ class _TextExtractor(HTMLParser):
     def _flush(self) -> None:
         raw = "".join(self._parts)
         self._parts = []
-        # In <pre> all whitespace is content except the newline right after the tag.
-        text = raw.strip("\n").rstrip() if self._pre_depth else _collapse(raw)
+        if self._pre_depth:
+            self._flush_pre(raw)
+            return
+        text = _collapse(raw)
         if not text:
             return
         if self._heading_level:
@@ -129,6 +131,13 @@ class _TextExtractor(HTMLParser):
                 self.first_h1 = text
             text = f"{'#' * self._heading_level} {text}"
         self.paragraphs.append(text)
+
+    def _flush_pre(self, raw: str) -> None:
+        # All whitespace is content except the newline right after <pre>. The fence tells
+        # the chunker that a "# comment" line in the code is not a heading.
+        code = raw.strip("\n").rstrip()
+        if code.strip():
+            self.paragraphs.append(f"```\n{code}\n```")
 
 
 def _collapse(text: str) -> str:
@@ -138,9 +147,9 @@ def _collapse(text: str) -> str:
 def html_to_text(html: str) -> tuple[str | None, str]:
     """Return (title, text) of an HTML document.
 
-    Paragraphs are separated by a blank line and headings become Markdown ``#`` lines,
-    so the chunker sees the document's structure. The title is the ``<title>`` or,
-    failing that, the first ``<h1>``.
+    Paragraphs are separated by a blank line, headings become Markdown ``#`` lines and
+    ``<pre>`` becomes a fenced code block, so the chunker sees the document's structure.
+    The title is the ``<title>`` or, failing that, the first ``<h1>``.
     """
     parser = _TextExtractor()
     parser.feed(html)

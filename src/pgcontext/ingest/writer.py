@@ -24,7 +24,10 @@ _COPY_CHUNKS = (
     " char_start, char_end, metadata, ts_config, embedding) FROM STDIN WITH (FORMAT BINARY)"
 )
 # regconfig goes over binary COPY as its oid, hence "oid" here.
-_COPY_TYPES = ["int4", "int8", "int4", "text", "text", "int4", "int4", "int4", "jsonb", "oid"]
+# The column is plain vector for every collection; halfvec only shapes a collection's index.
+_COPY_TYPES = [
+    "int4", "int8", "int4", "text", "text", "int4", "int4", "int4", "jsonb", "oid", "vector"
+]
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def reusable_embeddings(conn: Conn, document_ids: Sequence[int]) -> dict[str, An
         "SELECT text_hash, embedding FROM pgcontext.chunk WHERE document_id = ANY(%s)",
         (list(document_ids),),
     ).fetchall()
-    return {digest: vector for digest, vector in rows}
+    return {digest: vector.to_numpy() for digest, vector in rows}
 
 
 def ts_config_oid(conn: Conn, collection: CollectionInfo) -> int:
@@ -97,7 +100,7 @@ def write_batch(
         doc_ids = _upsert_documents(conn, collection.id, batch)
         conn.execute("DELETE FROM pgcontext.chunk WHERE document_id = ANY(%s)", (doc_ids,))
         with conn.cursor() as cur, cur.copy(_COPY_CHUNKS) as copy:
-            copy.set_types([*_COPY_TYPES, collection.vector_type])
+            copy.set_types(_COPY_TYPES)
             for doc_id, prepared in zip(doc_ids, batch, strict=True):
                 for chunk, vector in zip(prepared.chunks, prepared.embeddings, strict=True):
                     copy.write_row(_chunk_row(collection.id, doc_id, prepared, chunk, vector, ts_oid))

@@ -1,0 +1,335 @@
+"""Tests of pgcontext.ingest.sources: finding and reading documents, reporting bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pgcontext.ingest.sources import (
+    JsonlFields,
+    SourceDocument,
+    SourceProblem,
+    iter_documents,
+    pydoc_topics,
+)
+
+
+def _read(*paths: str | Path, **options: Any) -> tuple[list[SourceDocument], list[SourceProblem]]:
+    items = list(iter_documents(paths, **options))
+    documents = [item for item in items if isinstance(item, SourceDocument)]
+    problems = [item for item in items if isinstance(item, SourceProblem)]
+    return documents, problems
+
+
+def _jsonl(path: Path, *lines: Any) -> Path:
+    text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines)
+    path.write_text(text + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def good(tmp_path: Path) -> Path:
+    path = tmp_path / "good.txt"
+    path.write_text("A good document.\n", encoding="utf-8")
+    return path
+
+
+class TestFiles:
+    def test_text_file(self, good: Path) -> None:
+        documents, problems = _read(good)
+        assert problems == []
+        assert documents == [
+            SourceDocument(
+                source=good.resolve().as_posix(),
+                title="good",
+                text="A good document.\n",
+                metadata={"path": good.resolve().as_posix(), "format": "txt"},
+            )
+        ]
+
+    def test_relative_path_is_resolved(self, good: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.chdir(good.parent)
+        documents, _ = _read("good.txt")
+        assert documents[0].source == good.resolve().as_posix()
+
+    def test_markdown_title_and_fallback(self, tmp_path: Path) -> None:
+        (tmp_path / "a.md").write_text("# Alpha\n\nbody\n", encoding="utf-8")
+        (tmp_path / "b.markdown").write_text("no heading\n", encoding="utf-8")
+        documents, _ = _read(tmp_path)
+        assert [(d.title, d.metadata["format"]) for d in documents] == [
+            ("Alpha", "md"),
+            ("b", "md"),
+        ]
+        assert documents[0].text == "# Alpha\n\nbody\n"  # Markdown is kept, not rendered
+
+    def test_html_is_converted(self, tmp_path: Path) -> None:
+        (tmp_path / "page.html").write_text(
+            "<title>Page</title><h1>Head</h1><p>Para</p>", encoding="utf-8"
+        )
+        (tmp_path / "untitled.htm").write_text("<p>Just this</p>", encoding="utf-8")
+        documents, _ = _read(tmp_path)
+        assert [(d.title, d.text, d.metadata["format"]) for d in documents] == [
+            ("Page", "# Head\n\nPara", "html"),
+            ("untitled", "Just this", "html"),
+        ]
+
+    def test_explicit_file_with_other_suffix_is_plain_text(self, tmp_path: Path) -> None:
+        path = tmp_path / "notes.rst"
+        path.write_text("Notes\n=====\n", encoding="utf-8")
+        documents, problems = _read(path)
+        assert problems == []
+        assert documents[0].metadata["format"] == "txt"
+        assert documents[0].title == "notes"
+
+    def test_crlf_is_normalised(self, tmp_path: Path) -> None:
+        path = tmp_path / "dos.txt"
+        path.write_bytes(b"line one\r\nline two\r\n")
+        assert _read(path)[0][0].text == "line one\nline two\n"
+
+    def test_file_named_twice_is_read_once(self, good: Path) -> None:
+        documents, problems = _read(good, good.parent, good)
+        assert [d.source for d in documents] == [good.resolve().as_posix()]
+        assert problems == []
+
+
+class TestFolders:
+    def test_walk_is_recursive_sorted_and_skips_hidden(self, tmp_path: Path) -> None:
+        for name in ["b.txt", "a/z.md", "a/y.txt", ".hidden/x.txt", "a/.secret.txt", "c.py"]:
+            path = tmp_path / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"content of {name}\n", encoding="utf-8")
+        documents, problems = _read(tmp_path)
+        assert problems == []
+        names = [Path(d.source).relative_to(tmp_path.resolve()).as_posix() for d in documents]
+        assert names == ["a/y.txt", "a/z.md", "b.txt"]
+
+    def test_folder_without_supported_files(self, tmp_path: Path, good: Path) -> None:
+        empty = tmp_path / "images"
+        empty.mkdir()
+        (empty / "logo.png").write_bytes(b"\x89PNG")
+        documents, problems = _read(empty, good)
+        assert [d.title for d in documents] == ["good"]
+        assert len(problems) == 1
+        assert problems[0].source == empty.resolve().as_posix()
+        assert problems[0].reason.startswith("no supported files")
+
+
+class TestProblems:
+    """Each bad input is reported, and the good input of the same call still comes through."""
+
+    def _single_problem(self, bad: Path, good: Path, **options: Any) -> SourceProblem:
+        documents, problems = _read(bad, good, **options)
+        assert [d.title for d in documents] == ["good"]
+        assert len(problems) == 1, problems
+        return problems[0]
+
+    def test_missing_path(self, tmp_path: Path, good: Path) -> None:
+        problem = self._single_problem(tmp_path / "nope.txt", good)
+        assert problem == SourceProblem(
+            (tmp_path / "nope.txt").resolve().as_posix(), "no such file or directory"
+        )
+
+    @pytest.mark.skipif(
+        not hasattr(os, "geteuid") or os.geteuid() == 0,
+        reason="root reads files whatever their permissions",
+    )
+    def test_unreadable_file(self, tmp_path: Path, good: Path) -> None:
+        locked = tmp_path / "locked.txt"
+        locked.write_text("secret", encoding="utf-8")
+        locked.chmod(0)
+        try:
+            problem = self._single_problem(locked, good)
+        finally:
+            locked.chmod(0o600)
+        assert problem.reason.startswith("permission denied")
+
+    def test_permission_error_while_reading(
+        self, tmp_path: Path, good: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # Runs as root too: the error is raised where reading the file would fail.
+        locked = tmp_path / "locked.txt"
+        locked.write_text("secret", encoding="utf-8")
+        real_open = Path.open
+
+        def refuse(path: Path, *args: Any, **kwargs: Any) -> Any:
+            if path.name == "locked.txt":
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(Path, "open", refuse)
+        problem = self._single_problem(locked, good)
+        assert problem.reason.startswith("permission denied")
+
+    def test_binary_file(self, tmp_path: Path, good: Path) -> None:
+        binary = tmp_path / "blob.txt"
+        binary.write_bytes(b"\x7fELF\x02\x01\x01\x00\x00\x00")
+        problem = self._single_problem(binary, good)
+        assert problem.reason == "looks like a binary file (contains NUL bytes)"
+
+    def test_invalid_utf8(self, tmp_path: Path, good: Path) -> None:
+        latin = tmp_path / "latin1.txt"
+        latin.write_bytes("café".encode("latin-1"))
+        problem = self._single_problem(latin, good)
+        assert problem.reason == (
+            "not valid UTF-8 (byte 0xe9 at offset 3); convert the file to UTF-8"
+        )
+
+    @pytest.mark.parametrize(
+        ("name", "content"),
+        [("empty.txt", ""), ("blank.md", " \n\t\n"), ("nothing.html", "<script>x</script>")],
+    )
+    def test_empty_document(self, tmp_path: Path, good: Path, name: str, content: str) -> None:
+        path = tmp_path / name
+        path.write_text(content, encoding="utf-8")
+        problem = self._single_problem(path, good)
+        assert problem.reason == "empty document, nothing to index"
+
+    def test_file_over_max_bytes(self, tmp_path: Path, good: Path) -> None:
+        big = tmp_path / "big.txt"
+        big.write_text("x" * 101, encoding="utf-8")
+        problem = self._single_problem(big, good, max_bytes=100)
+        assert problem.reason == (
+            "file is 101 bytes, over the limit of 100; split it or raise --max-bytes"
+        )
+
+
+class TestJsonl:
+    def test_records_with_auto_fields(self, tmp_path: Path) -> None:
+        path = _jsonl(
+            tmp_path / "docs.jsonl",
+            {"_id": "a", "title": "Alpha", "text": "First body.", "lang": "en"},
+            {"id": 7, "content": "Second body."},
+            {"body": "Third body.", "metadata": {"lang": "de", "n": 1}, "lang": "fr"},
+        )
+        documents, problems = _read(path)
+        assert problems == []
+        origin = path.resolve().as_posix()
+        assert [(d.source, d.title, d.text, d.metadata) for d in documents] == [
+            ("a", "Alpha", "Alpha\n\nFirst body.", {"lang": "en"}),
+            ("7", None, "Second body.", {}),
+            (f"{origin}:3", None, "Third body.", {"lang": "fr", "n": 1}),
+        ]
+
+    def test_title_not_repeated_when_text_starts_with_it(self, tmp_path: Path) -> None:
+        path = _jsonl(tmp_path / "t.jsonl", {"id": "x", "title": "Intro", "text": "Intro\nbody"})
+        assert _read(path)[0][0].text == "Intro\nbody"
+
+    def test_named_fields(self, tmp_path: Path) -> None:
+        path = _jsonl(
+            tmp_path / "named.jsonl",
+            {"key": "k1", "heading": "H", "passage": "P", "text": "ignored, stays metadata"},
+        )
+        fields = JsonlFields(id="key", title="heading", text="passage")
+        documents, problems = _read(path, fields=fields)
+        assert problems == []
+        assert (documents[0].source, documents[0].title, documents[0].text) == ("k1", "H", "H\n\nP")
+        assert documents[0].metadata == {"text": "ignored, stays metadata"}
+
+    def test_json_array_and_object(self, tmp_path: Path) -> None:
+        (tmp_path / "many.json").write_text(
+            json.dumps([{"id": "m1", "text": "one"}, {"text": "two"}]), encoding="utf-8"
+        )
+        (tmp_path / "one.json").write_text(json.dumps({"text": "single"}), encoding="utf-8")
+        documents, problems = _read(tmp_path)
+        assert problems == []
+        many, one = (tmp_path / "many.json").resolve(), (tmp_path / "one.json").resolve()
+        assert [d.source for d in documents] == ["m1", f"{many.as_posix()}[1]", one.as_posix()]
+
+    def test_every_bad_line_is_a_problem_and_good_lines_survive(self, tmp_path: Path) -> None:
+        path = _jsonl(
+            tmp_path / "mixed.jsonl",
+            {"id": "ok1", "text": "fine"},
+            '{"id": "broken", "text": ',
+            "[1, 2]",
+            {"id": "notext", "title": "T"},
+            {"id": "blank", "text": "   "},
+            {"id": "ok1", "text": "again"},
+            {"id": "nan", "text": "x", "score": "NaN"},
+            '{"id": "realnan", "text": "x", "score": NaN}',
+            {"id": None, "text": "x"},
+            {"id": "ok2", "text": 5},
+            "",
+            {"id": "ok3", "text": "also fine"},
+        )
+        documents, problems = _read(path)
+        assert [d.source for d in documents] == ["ok1", "nan", "ok3"]
+        origin = path.resolve().as_posix()
+        by_line = {p.source.removeprefix(f"{origin}:"): p.reason for p in problems}
+        assert by_line["2"].startswith("line 2: invalid JSON: Expecting value")
+        assert by_line["3"] == "record is a JSON array, not an object"
+        assert by_line["4"] == (
+            "no text field: looked for text, content, body; name one with --text-field"
+        )
+        assert by_line["5"] == "empty document, nothing to index"
+        assert by_line["6"].startswith("duplicate id 'ok1', first used at")
+        assert by_line["8"] == "line 8: invalid JSON: NaN is not valid JSON"
+        assert by_line["9"].startswith("id field 'id' is missing")
+        assert by_line["10"] == "text field 'text' is a JSON number, not a string"
+        assert len(problems) == 8
+
+    def test_named_text_field_missing(self, tmp_path: Path) -> None:
+        path = _jsonl(tmp_path / "x.jsonl", {"text": "t"})
+        problems = _read(path, fields=JsonlFields(text="passage"))[1]
+        assert problems[0].reason == (
+            "no text field: looked for passage; name one with --text-field"
+        )
+
+    def test_file_without_records(self, tmp_path: Path, good: Path) -> None:
+        path = tmp_path / "none.jsonl"
+        path.write_text("\n\n", encoding="utf-8")
+        documents, problems = _read(path, good)
+        assert len(documents) == 1
+        assert problems == [
+            SourceProblem(path.resolve().as_posix(), "empty file, no records to index")
+        ]
+
+    def test_invalid_json_file(self, tmp_path: Path) -> None:
+        path = tmp_path / "bad.json"
+        path.write_text("{oops", encoding="utf-8")
+        problems = _read(path)[1]
+        assert problems[0].reason.startswith("invalid JSON: Expecting property name")
+
+    def test_metadata_stays_json_serialisable(self, tmp_path: Path) -> None:
+        path = _jsonl(tmp_path / "m.jsonl", {"text": "t", "tags": ["a"], "n": 1.5, "x": None})
+        json.dumps(_read(path)[0][0].metadata, allow_nan=False)
+
+
+class TestStdin:
+    def _stdin(self, monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+
+    def test_plain_text(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._stdin(monkeypatch, b"piped text\r\n")
+        assert _read("-") == (
+            [SourceDocument("stdin", None, "piped text\n", {"format": "txt"})],
+            [],
+        )
+
+    def test_jsonl(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._stdin(monkeypatch, b'{"id": "s1", "text": "one"}\nnot json\n')
+        documents, problems = _read("-")
+        assert [d.source for d in documents] == ["s1"]
+        assert problems[0].source == "stdin:2"
+
+    def test_binary(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self._stdin(monkeypatch, b"\x00\x01")
+        assert _read("-")[1] == [
+            SourceProblem("stdin", "looks like a binary file (contains NUL bytes)")
+        ]
+
+
+class TestPydocTopics:
+    def test_topics(self) -> None:
+        documents = list(pydoc_topics())
+        topics = [d.title or "" for d in documents]
+        assert len(documents) > 50
+        assert topics == sorted(topics)
+        assert all(d.source == f"pydoc:{d.title}" for d in documents)
+        assert all(d.text.strip() for d in documents)
+        assert documents[0].metadata == {"topic": documents[0].title, "format": "pydoc"}
