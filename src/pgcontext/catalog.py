@@ -72,8 +72,14 @@ def register_model(conn: Conn, spec: ModelSpec) -> int:
         ON CONFLICT (name, revision) DO UPDATE SET location = EXCLUDED.location
         RETURNING id, dimensions
         """,
-        (spec.name, spec.revision, spec.dimensions, spec.normalized, spec.max_tokens,
-         spec.location),
+        (
+            spec.name,
+            spec.revision,
+            spec.dimensions,
+            spec.normalized,
+            spec.max_tokens,
+            spec.location,
+        ),
     ).fetchone()
     assert row is not None
     return int(row[0])
@@ -99,8 +105,16 @@ def create_collection(
             VALUES (%s, %s, %s, %s, %s::regconfig, %s, %s, %s)
             RETURNING id
             """,
-            (name, model_id, chunk_tokens, overlap, settings.text_search_config,
-             settings.vector_type, settings.hnsw_m, settings.hnsw_ef_construction),
+            (
+                name,
+                model_id,
+                chunk_tokens,
+                overlap,
+                settings.text_search_config,
+                settings.vector_type,
+                settings.hnsw_m,
+                settings.hnsw_ef_construction,
+            ),
         ).fetchone()
         assert row is not None
         _create_hnsw_index(conn, int(row[0]), spec.dimensions, settings)

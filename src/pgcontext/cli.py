@@ -116,14 +116,24 @@ def db_stop() -> None:
 @click.option("--model", metavar="MODEL", help="Embedding model (new collections only).")
 @click.option("--chunk-tokens", type=int, help="Chunk size in model tokens [default: model max].")
 @click.option("--overlap", type=int, help="Tokens of overlap between chunks [default: size/8].")
-@click.option("--language", default="english", show_default=True,
-              help="Full-text search configuration of a new collection.")
-@click.option("--vector-type", type=click.Choice(["vector", "halfvec"]), default="vector",
-              show_default=True, help="HNSW index precision of a new collection.")
+@click.option(
+    "--language",
+    default="english",
+    show_default=True,
+    help="Full-text search configuration of a new collection.",
+)
+@click.option(
+    "--vector-type",
+    type=click.Choice(["vector", "halfvec"]),
+    default="vector",
+    show_default=True,
+    help="HNSW index precision of a new collection.",
+)
 @click.option("--id-field", metavar="FIELD", help="JSONL id field [default: _id, then id].")
 @click.option("--title-field", metavar="FIELD", help="JSONL title field [default: title].")
-@click.option("--text-field", metavar="FIELD",
-              help="JSONL text field [default: text, content or body].")
+@click.option(
+    "--text-field", metavar="FIELD", help="JSONL text field [default: text, content or body]."
+)
 @click.option("--prune", is_flag=True, help="Remove documents whose source is not in PATHS.")
 @_json_option
 def ingest(
@@ -147,7 +157,9 @@ def ingest(
     reason and the rest goes on; the exit code is 1 if any input failed.
     """
     settings = CollectionSettings(
-        chunk_tokens=chunk_tokens, chunk_overlap=overlap, text_search_config=language,
+        chunk_tokens=chunk_tokens,
+        chunk_overlap=overlap,
+        text_search_config=language,
         vector_type=vector_type,
     )
     fields = JsonlFields(id=id_field, title=title_field, text=text_field)
@@ -155,8 +167,13 @@ def ingest(
     with _store() as store:
         try:
             report = store.ingest(
-                collection, list(paths), model=model, settings=settings, fields=fields,
-                prune=prune, progress=progress,
+                collection,
+                list(paths),
+                model=model,
+                settings=settings,
+                fields=fields,
+                prune=prune,
+                progress=progress,
             )
         finally:
             progress.close()
@@ -185,12 +202,22 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
 @main.command()
 @click.argument("query")
 @_collection_option
-@click.option("-k", type=click.IntRange(1, 1000), default=10, show_default=True,
-              help="How many chunks.")
-@click.option("--filter", "filter_json", metavar="JSON",
-              help='Metadata filter, e.g. \'{"year": {"$gte": 2020}, "lang": {"$in": ["en"]}}\'.')
-@click.option("--ef-search", type=click.IntRange(1, 1000), default=40, show_default=True,
-              help="HNSW search breadth: higher is more exact and slower.")
+@click.option(
+    "-k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many chunks."
+)
+@click.option(
+    "--filter",
+    "filter_json",
+    metavar="JSON",
+    help='Metadata filter, e.g. \'{"year": {"$gte": 2020}, "lang": {"$in": ["en"]}}\'.',
+)
+@click.option(
+    "--ef-search",
+    type=click.IntRange(1, 1000),
+    default=40,
+    show_default=True,
+    help="HNSW search breadth: higher is more exact and slower.",
+)
 @_json_option
 def search(
     query: str, collection: str, k: int, filter_json: str | None, ef_search: int, as_json: bool
@@ -220,10 +247,20 @@ def _snippet(text: str, width: int = 160) -> str:
 @main.command()
 @click.argument("prompt")
 @_collection_option
-@click.option("--budget", type=click.IntRange(16, 1_000_000), default=2000, show_default=True,
-              help="Most tokens for the whole messages (system + user).")
-@click.option("-k", type=click.IntRange(1, 1000), default=20, show_default=True,
-              help="Chunks to retrieve before fitting the budget.")
+@click.option(
+    "--budget",
+    type=click.IntRange(16, 1_000_000),
+    default=2000,
+    show_default=True,
+    help="Most tokens for the whole messages (system + user).",
+)
+@click.option(
+    "-k",
+    type=click.IntRange(1, 1000),
+    default=20,
+    show_default=True,
+    help="Chunks to retrieve before fitting the budget.",
+)
 @click.option("--filter", "filter_json", metavar="JSON", help="Metadata filter (see search).")
 @_json_option
 def context(
@@ -275,8 +312,12 @@ def status(as_json: bool) -> None:
 
 @main.command("eval")
 @click.argument("dataset_dir", type=click.Path(path_type=Path))
-@click.option("--collection", "-c", metavar="NAME",
-              help="Collection to search [default: eval-<dataset name>].")
+@click.option(
+    "--collection",
+    "-c",
+    metavar="NAME",
+    help="Collection to search [default: eval-<dataset name>].",
+)
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score.")
 @_json_option
 def eval_(dataset_dir: Path, collection: str | None, split: str, as_json: bool) -> None:
@@ -290,8 +331,9 @@ def eval_(dataset_dir: Path, collection: str | None, split: str, as_json: bool) 
     progress = IngestProgress()
     with _store() as store:
         try:
-            result = run_eval(store, dataset_dir, collection=collection, split=split,
-                              progress=progress)
+            result = run_eval(
+                store, dataset_dir, collection=collection, split=split, progress=progress
+            )
         except PgContextError as exc:
             raise click.ClickException(str(exc)) from exc
         finally:
@@ -299,18 +341,27 @@ def eval_(dataset_dir: Path, collection: str | None, split: str, as_json: bool) 
     if as_json:
         _json(result.as_json())
         return
-    click.echo(f"{result.dataset} ({result.queries} queries, mode {result.mode}, "
-               f"collection {result.collection})")
+    click.echo(
+        f"{result.dataset} ({result.queries} queries, mode {result.mode}, "
+        f"collection {result.collection})"
+    )
     for key, value in result.metrics.items():
         click.echo(f"  {key:<11} {value:.4f}")
-    click.echo(f"  latency     p50 {result.latency_ms['p50']:.1f} ms, "
-               f"p95 {result.latency_ms['p95']:.1f} ms (embed + search)")
+    click.echo(
+        f"  latency     p50 {result.latency_ms['p50']:.1f} ms, "
+        f"p95 {result.latency_ms['p95']:.1f} ms (embed + search)"
+    )
 
 
 @main.command()
 @click.option("--prompt", default=DEMO_PROMPT, show_default=True, help="The question to answer.")
-@click.option("--budget", type=click.IntRange(16, 1_000_000), default=1500, show_default=True,
-              help="Token budget of the assembled messages.")
+@click.option(
+    "--budget",
+    type=click.IntRange(16, 1_000_000),
+    default=1500,
+    show_default=True,
+    help="Token budget of the assembled messages.",
+)
 def demo(prompt: str, budget: int) -> None:
     """Ingest the Python language reference (shipped with CPython) and answer a question.
 

@@ -36,8 +36,14 @@ class IngestProgress:
             log.info(
                 "%s: %d documents (%d new, %d updated, %d unchanged, %d failed), "
                 "%d chunks, %.0f chunks/s",
-                report.collection, report.documents_seen, report.added, report.updated,
-                report.unchanged, len(report.problems), report.chunks_written, rate,
+                report.collection,
+                report.documents_seen,
+                report.added,
+                report.updated,
+                report.unchanged,
+                len(report.problems),
+                report.chunks_written,
+                rate,
             )
 
     def close(self) -> None:

@@ -39,7 +39,7 @@ class Store:
     ...     hits = store.search("docs", "how do I reset my password?")
     """
 
-    def __init__(self, url: str, settings: Settings, pool: ConnectionPool) -> None:  # type: ignore[type-arg]
+    def __init__(self, url: str, settings: Settings, pool: ConnectionPool) -> None:
         self.url = url
         self.settings = settings
         self._pool = pool
@@ -47,7 +47,11 @@ class Store:
 
     @classmethod
     def open(
-        cls, url: str | None = None, *, settings: Settings | None = None, upgrade: bool | None = None
+        cls,
+        url: str | None = None,
+        *,
+        settings: Settings | None = None,
+        upgrade: bool | None = None,
     ) -> Store:
         """Connect to `url`, or PGCONTEXT_DATABASE_URL, or else the embedded server.
 
@@ -71,7 +75,10 @@ class Store:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -232,7 +239,7 @@ class Store:
                 "SELECT name, model, documents, chunks, dimensions FROM pgcontext.collection_status"
                 " ORDER BY name"
             ).fetchall()
-            queue = dict(
+            queue: dict[str, int] = dict(
                 conn.execute(
                     "SELECT status, count(*) FROM pgcontext.ingest_queue GROUP BY status"
                 ).fetchall()

@@ -47,7 +47,9 @@ def chunk_count(db_url: str, collection: str = "animals") -> int:
     return int(row[0])
 
 
-def test_ingest_folder_then_search_finds_the_matching_document(store: Store, tmp_path: Path) -> None:
+def test_ingest_folder_then_search_finds_the_matching_document(
+    store: Store, tmp_path: Path
+) -> None:
     folder = write_files(tmp_path / "docs", dict(ANIMALS))
     report = store.ingest("animals", [folder])
     assert (report.added, report.updated, report.unchanged, report.problems) == (3, 0, 0, [])
@@ -79,7 +81,9 @@ def test_changed_document_replaces_its_chunks_and_reuses_unchanged_embeddings(
     paragraphs = [f"Paragraph {i} talks about topic number {i} at some length." for i in range(12)]
     doc = SourceDocument("doc-1", "Doc", "\n\n".join(paragraphs), {})
     collection = "animals"
-    store.create_collection(collection, settings=CollectionSettings(chunk_tokens=24, chunk_overlap=0))
+    store.create_collection(
+        collection, settings=CollectionSettings(chunk_tokens=24, chunk_overlap=0)
+    )
     store.ingest(collection, [doc])
     first = chunk_count(db_url)
     assert first > 3
@@ -137,7 +141,9 @@ def test_missing_path_is_reported(store: Store, tmp_path: Path) -> None:
 
 def test_no_chunk_exceeds_the_collection_chunk_size(store: Store, db_url: str) -> None:
     long_text = " ".join(f"word{i}" for i in range(2000)) + ". " + "A final sentence."
-    store.create_collection("animals", settings=CollectionSettings(chunk_tokens=40, chunk_overlap=8))
+    store.create_collection(
+        "animals", settings=CollectionSettings(chunk_tokens=40, chunk_overlap=8)
+    )
     store.ingest("animals", [SourceDocument("long", None, long_text, {})])
     with psycopg.connect(db_url) as conn:
         rows = conn.execute("SELECT text, token_count FROM pgcontext.chunk").fetchall()
@@ -173,8 +179,12 @@ def test_collections_with_different_dimensions_share_one_database(
 
 def test_metadata_filters_select_matching_chunks(store: Store) -> None:
     docs = [
-        SourceDocument(f"d{i}", None, f"shared words about item {i}", {"year": 2000 + i,
-                       "lang": "en" if i % 2 else "de", "tags": ["x"] if i < 3 else []})
+        SourceDocument(
+            f"d{i}",
+            None,
+            f"shared words about item {i}",
+            {"year": 2000 + i, "lang": "en" if i % 2 else "de", "tags": ["x"] if i < 3 else []},
+        )
         for i in range(10)
     ]
     store.ingest("items", docs)
@@ -246,9 +256,11 @@ def test_search_runs_through_the_collections_hnsw_index(store: Store, db_url: st
 
 def test_context_stays_within_budget_and_cites_sources(store: Store, tmp_path: Path) -> None:
     store.ingest("animals", [write_files(tmp_path / "docs", dict(ANIMALS))])
-    result = store.context("Dogs are loyal canines that bark at the postman?", "animals", budget_tokens=200)
+    result = store.context(
+        "Dogs are loyal canines that bark at the postman?", "animals", budget_tokens=200
+    )
     assert result.tokens <= 200
     assert [m["role"] for m in result.messages] == ["system", "user"]
     assert result.messages[1]["content"] == "Dogs are loyal canines that bark at the postman?"
     assert result.citations and result.citations[0].source.endswith("dogs.txt")
-    assert "<passage n=\"1\"" in result.messages[0]["content"]
+    assert '<passage n="1"' in result.messages[0]["content"]

@@ -297,13 +297,31 @@ def test_budget_is_never_exceeded_and_tokens_are_exact(budget: int) -> None:
     assert len(rendered(result)) == len(result.citations)
 
 
-def test_a_passage_too_big_is_skipped_and_a_smaller_later_one_is_used() -> None:
+def test_the_best_passage_is_trimmed_rather_than_replaced_by_a_weaker_one() -> None:
     big = hit(DOC_A, 0, len(DOC_A), chunk_id=1, position=0, document_id=1, score=0.9)
     small = hit(DOC_B, 0, 33, chunk_id=2, position=0, document_id=2, score=0.5, source="b.md")
     base = assemble_context("q", [], budget_tokens=1000, count_tokens=count_words).tokens
     budget = base + 20  # room for the small passage and its tags, not the big one
     result = assemble_context("q", [big, small], budget_tokens=budget, count_tokens=count_words)
-    assert [(c.n, c.chunk_ids) for c in result.citations] == [(1, (2,))]
+    assert result.tokens <= budget
+    first = result.citations[0]
+    assert (first.n, first.chunk_ids) == (1, (1,))
+    assert first.span[0] == 0 and first.span[1] < len(DOC_A)
+    assert DOC_A[: first.span[1]].endswith(".")  # cut at a sentence end
+
+
+def test_a_later_passage_too_big_is_skipped_and_a_smaller_one_is_used() -> None:
+    best = hit(DOC_B, 0, 33, chunk_id=1, position=0, document_id=1, score=0.9, source="b.md")
+    big = hit(DOC_A, 0, len(DOC_A), chunk_id=2, position=0, document_id=2, score=0.8)
+    small = hit(DOC_B, 70, 120, chunk_id=3, position=5, document_id=1, score=0.5, source="b.md")
+    base = assemble_context("q", [], budget_tokens=1000, count_tokens=count_words).tokens
+    budget = base + 40  # room for the two small passages, not the big one
+    result = assemble_context(
+        "q", [best, big, small], budget_tokens=budget, count_tokens=count_words
+    )
+    assert [c.chunk_ids for c in result.citations] == [(1,), (3,)]
+    assert [c.n for c in result.citations] == [1, 2]
+    assert result.tokens <= budget
 
 
 def test_no_hits_gives_an_empty_passage_block() -> None:

@@ -261,7 +261,7 @@ class TestJsonl:
         assert [d.source for d in documents] == ["ok1", "nan", "ok3"]
         origin = path.resolve().as_posix()
         by_line = {p.source.removeprefix(f"{origin}:"): p.reason for p in problems}
-        assert by_line["2"].startswith("line 2: invalid JSON: Expecting value")
+        assert by_line["2"] == "line 2: invalid JSON: Expecting value (column 26)"
         assert by_line["3"] == "record is a JSON array, not an object"
         assert by_line["4"] == (
             "no text field: looked for text, content, body; name one with --text-field"
@@ -293,7 +293,9 @@ class TestJsonl:
         path = tmp_path / "bad.json"
         path.write_text("{oops", encoding="utf-8")
         problems = _read(path)[1]
-        assert problems[0].reason.startswith("invalid JSON: Expecting property name")
+        assert problems[0].reason == (
+            "invalid JSON: Expecting property name enclosed in double quotes (line 1 column 2)"
+        )
 
     def test_metadata_stays_json_serialisable(self, tmp_path: Path) -> None:
         path = _jsonl(tmp_path / "m.jsonl", {"text": "t", "tags": ["a"], "n": 1.5, "x": None})

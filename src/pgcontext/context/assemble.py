@@ -264,9 +264,11 @@ def assemble_context(
     """Build `[system, user]` messages holding the best passages that fit in the budget.
 
     The total of `count_tokens` over both message contents never exceeds `budget_tokens`.
-    Passages are added best first; one that does not fit is skipped and later, smaller
-    ones are still tried. If none fits whole, the best one is cut at a sentence (else a
-    word) boundary. Raises `BudgetError` if the prompt and instructions alone do not fit.
+    The best passage always goes in, cut at a sentence (else a word) boundary if it does
+    not fit whole: the most relevant text must not lose its place to weaker, shorter
+    passages. The others follow best first; one that does not fit is skipped and later,
+    smaller ones are still tried. Raises `BudgetError` if the prompt and instructions
+    alone do not fit.
     """
     header = DEFAULT_INSTRUCTIONS if instructions is None else instructions
 
@@ -284,11 +286,7 @@ def assemble_context(
         # Measured on the full rendered messages, so the check is exact for any tokenizer.
         return total(passages) <= budget_tokens
 
-    candidates = merge_hits(hits)
-    chosen = _select(candidates, fits)
-    if not chosen and candidates:
-        trimmed = _trim_to_fit(replace(candidates[0], n=1), fits)
-        chosen = [trimmed] if trimmed is not None else []
+    chosen = _select(merge_hits(hits), fits)
     messages = _messages(header, chosen, prompt)
     return ContextResult(
         messages=messages,
@@ -300,10 +298,13 @@ def assemble_context(
 def _select(candidates: Sequence[Passage], fits: Fits) -> list[Passage]:
     """Greedily add passages, best first, numbered in the order they are included."""
     chosen: list[Passage] = []
-    for candidate in candidates:
+    for rank, candidate in enumerate(candidates):
         trial = [*chosen, replace(candidate, n=len(chosen) + 1)]
         if fits(trial):
             chosen = trial
+        elif rank == 0:
+            trimmed = _trim_to_fit(replace(candidate, n=1), fits)
+            chosen = [trimmed] if trimmed is not None else []
     return chosen
 
 

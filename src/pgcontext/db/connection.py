@@ -12,12 +12,12 @@ from pgcontext.config import redact_url
 from pgcontext.errors import DatabaseError
 
 
-def configure(conn: psycopg.Connection) -> None:  # type: ignore[type-arg]
+def configure(conn: psycopg.Connection) -> None:
     """Pool callback: teach the connection pgvector's vector and halfvec types."""
     register_vector(conn)
 
 
-def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:  # type: ignore[type-arg]
+def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
     """One configured connection, with a clear error when the server is unreachable."""
     try:
         conn = psycopg.connect(url, autocommit=autocommit)
@@ -27,9 +27,9 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:  # type
     return conn
 
 
-def open_pool(url: str, *, max_size: int = 4) -> ConnectionPool:  # type: ignore[type-arg]
+def open_pool(url: str, *, max_size: int = 4) -> ConnectionPool:
     """A small pool; every connection comes out configured and in autocommit mode."""
-    pool: ConnectionPool = ConnectionPool(  # type: ignore[type-arg]
+    pool: ConnectionPool = ConnectionPool(
         url,
         min_size=1,
         max_size=max_size,

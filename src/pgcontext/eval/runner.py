@@ -85,9 +85,7 @@ def run_eval(
         started = time.perf_counter()
         vector = embedder.embed_query(text)
         searched = time.perf_counter()
-        hits = store.search_vector(
-            name, vector, k=CHUNKS_PER_QUERY, ef_search=CHUNKS_PER_QUERY
-        )
+        hits = store.search_vector(name, vector, k=CHUNKS_PER_QUERY, ef_search=CHUNKS_PER_QUERY)
         finished = time.perf_counter()
         total_ms.append((finished - started) * 1000)
         search_ms.append((finished - searched) * 1000)

@@ -147,10 +147,10 @@ def _units(text: str, tokens: _TokenIndex, max_tokens: int) -> list[_Unit]:
             in_fence = not in_fence
         if match:
             heading = match.group(1)
-        heading_only = match is not None and match.end() == end
-        for index, (piece_start, piece_end) in enumerate(
-            _fit_block(text, tokens, start, end, max_tokens)
-        ):
+        pieces = _fit_block(text, tokens, start, end, max_tokens)
+        # A heading too long for one chunk is cut like any text, not held back.
+        heading_only = match is not None and match.end() == end and len(pieces) == 1
+        for index, (piece_start, piece_end) in enumerate(pieces):
             first_piece = index == 0 and match is not None
             units.append(_Unit(piece_start, piece_end, heading, first_piece, heading_only))
     return units
@@ -258,11 +258,9 @@ class _Packer:
         """First unit of the next chunk: trailing units of the previous one, if they fit."""
         if not self.overlap_tokens or self.units[own].section_start:
             return own  # overlap across a heading would mix two sections
-        first = own
+        first, budget = own, self.overlap_tokens
         # Never the whole previous chunk, or chunks could stop advancing.
-        while first - 1 > previous_first and self._estimate(first - 1, own - 1) <= (
-            self.overlap_tokens
-        ):
+        while first - 1 > previous_first and self._estimate(first - 1, own - 1) <= budget:
             first -= 1
         while first < own and self._estimate(first, own) > self.max_tokens:
             first += 1
@@ -311,7 +309,8 @@ class _Packer:
         unit = self.units[index]
         spans = self.counter.token_spans(self.text[unit.start : unit.end])
         starts = sorted(unit.start + start for start, _ in spans)
-        # Each retry cuts smaller, so the loop in _verify ends.
+        # At least two pieces, each shorter than the unit, so the loop in _verify ends;
+        # a unit cut again gets smaller windows, so it rarely needs a third try.
         size = max(1, self.max_tokens - (count - self.max_tokens) - unit.splits)
         pieces = _windows(self.text, starts, unit.start, unit.end, size)
         if len(pieces) < 2:

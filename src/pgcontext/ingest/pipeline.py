@@ -182,8 +182,10 @@ class Ingestor:
             reusable = {**reusable, **dict(zip(missing, vectors, strict=True))}
         for item in prepared:
             item.embeddings = np.stack(
-                [np.asarray(reusable[writer.text_hash(c.text)], dtype=np.float32)
-                 for c in item.chunks]
+                [
+                    np.asarray(reusable[writer.text_hash(c.text)], dtype=np.float32)
+                    for c in item.chunks
+                ]
             )
         return len(missing)
 

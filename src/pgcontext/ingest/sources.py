@@ -75,6 +75,8 @@ def iter_documents(
     A path is a file, a folder (walked recursively, hidden entries skipped, only
     FOLDER_SUFFIXES picked up) or ``-`` for stdin.
     """
+    if isinstance(paths, str | Path):
+        paths = [paths]  # a lone str is an Iterable[str] too, of its characters
     reader = _Reader(fields, max_bytes)
     for given in paths:
         if str(given) == "-":
@@ -181,7 +183,9 @@ class _Reader:
             try:
                 value = _loads(line)
             except (ValueError, RecursionError) as exc:
-                yield SourceProblem(where, f"line {number}: invalid JSON: {_json_error(exc)}")
+                yield SourceProblem(
+                    where, f"line {number}: invalid JSON: {_json_error(exc, one_line=True)}"
+                )
                 continue
             yield self._register(_record_document(value, self.fields, where), where)
         if not records:
@@ -287,9 +291,10 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _json_error(exc: ValueError | RecursionError) -> str:
+def _json_error(exc: ValueError | RecursionError, *, one_line: bool = False) -> str:
     if isinstance(exc, json.JSONDecodeError):
-        return f"{exc.msg} (line {exc.lineno} column {exc.colno})"
+        where = f"column {exc.colno}" if one_line else f"line {exc.lineno} column {exc.colno}"
+        return f"{exc.msg} ({where})"
     if isinstance(exc, RecursionError):
         return "nested too deeply"
     return str(exc)

@@ -26,7 +26,17 @@ _COPY_CHUNKS = (
 # regconfig goes over binary COPY as its oid, hence "oid" here.
 # The column is plain vector for every collection; halfvec only shapes a collection's index.
 _COPY_TYPES = [
-    "int4", "int8", "int4", "text", "text", "int4", "int4", "int4", "jsonb", "oid", "vector"
+    "int4",
+    "int8",
+    "int4",
+    "text",
+    "text",
+    "int4",
+    "int4",
+    "int4",
+    "jsonb",
+    "oid",
+    "vector",
 ]
 
 
@@ -103,10 +113,14 @@ def write_batch(
             copy.set_types(_COPY_TYPES)
             for doc_id, prepared in zip(doc_ids, batch, strict=True):
                 for chunk, vector in zip(prepared.chunks, prepared.embeddings, strict=True):
-                    copy.write_row(_chunk_row(collection.id, doc_id, prepared, chunk, vector, ts_oid))
+                    copy.write_row(
+                        _chunk_row(collection.id, doc_id, prepared, chunk, vector, ts_oid)
+                    )
 
 
-def _upsert_documents(conn: Conn, collection_id: int, batch: Sequence[PreparedDocument]) -> list[int]:
+def _upsert_documents(
+    conn: Conn, collection_id: int, batch: Sequence[PreparedDocument]
+) -> list[int]:
     params = [
         (
             collection_id,

@@ -1,0 +1,155 @@
+"""The `pgcontext` command in-process (click's CliRunner) on a real database and the real model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from pgcontext.cli import main
+
+pytestmark = pytest.mark.model
+
+DOCS = {
+    "postgres.md": "# PostgreSQL\n\nPostgreSQL is a relational database. "
+    "COPY loads CSV files fast.",
+    "python.txt": "Python is a programming language with a large standard library.",
+    "garden.html": "<html><head><title>Garden</title></head><body><h1>Tomatoes</h1>"
+    "<p>Tomatoes need sun, water and warm soil to grow.</p></body></html>",
+}
+
+
+@pytest.fixture
+def run(db_url: str, tmp_path: Path) -> Any:
+    env = {"PGCONTEXT_DATABASE_URL": db_url, "PGCONTEXT_HOME": str(tmp_path / "home")}
+
+    def invoke(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def docs(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in DOCS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_every_command_explains_itself() -> None:
+    for command in [
+        "",
+        "init",
+        "ingest",
+        "search",
+        "context",
+        "status",
+        "demo",
+        "eval",
+        "db",
+        "db upgrade",
+    ]:
+        result = CliRunner().invoke(main, [*command.split(), "--help"])
+        assert result.exit_code == 0, result.output
+        assert "Usage:" in result.output
+
+
+def test_ingest_search_context_status_contracts(run: Any, docs: Path) -> None:
+    ingested = run("ingest", str(docs), "--collection", "kb", "--json")
+    assert ingested.exit_code == 0, ingested.output
+    report = json.loads(ingested.output)
+    assert (report["added"], report["failed"], report["collection"]) == (3, 0, "kb")
+
+    again = json.loads(run("ingest", str(docs), "-c", "kb", "--json").output)
+    assert (again["added"], again["unchanged"], again["chunks_written"]) == (0, 3, 0)
+
+    searched = run(
+        "search", "How do I bulk load a CSV file?", "--collection", "kb", "-k", "2", "--json"
+    )
+    assert searched.exit_code == 0, searched.output
+    hits = json.loads(searched.output)
+    assert len(hits) == 2
+    assert set(hits[0]) >= {"chunk_id", "document", "title", "score", "text", "metadata"}
+    assert hits[0]["document"].endswith("postgres.md")
+    assert hits[0]["title"] == "PostgreSQL"
+
+    filtered = json.loads(
+        run(
+            "search", "growing vegetables", "-c", "kb", "--filter", '{"format": "html"}', "--json"
+        ).output
+    )
+    assert [h["document"][-11:] for h in filtered] == ["garden.html"]
+
+    built = run("context", "How do tomatoes grow?", "-c", "kb", "--budget", "300", "--json")
+    assert built.exit_code == 0, built.output
+    context = json.loads(built.output)
+    assert set(context) == {"messages", "citations", "tokens"}
+    assert context["tokens"] <= 300
+    assert [m["role"] for m in context["messages"]] == ["system", "user"]
+    assert context["citations"][0]["source"].endswith("garden.html")
+
+    status = json.loads(run("status", "--json").output)
+    assert status["collections"][0]["name"] == "kb"
+    assert status["collections"][0]["documents"] == 3
+    assert status["collections"][0]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+    assert set(status["queue"]) >= {"queued", "running", "done", "failed", "errors"}
+
+
+def test_bad_inputs_are_reported_and_the_exit_code_says_so(run: Any, docs: Path) -> None:
+    (docs / "broken.jsonl").write_text('{"id": 1, "text": "ok"}\n{broken\n', encoding="utf-8")
+    (docs / "binary.txt").write_bytes(b"\x00\xff\x00")
+    result = run("ingest", str(docs), str(docs / "missing.txt"), "-c", "kb", "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    assert report["added"] == 4  # three files and the good JSONL line
+    reasons = {Path(p["source"]).name: p["reason"] for p in report["problems"]}
+    assert set(reasons) == {"broken.jsonl:2", "binary.txt", "missing.txt"}
+    assert "invalid JSON" in reasons["broken.jsonl:2"]
+
+
+def test_errors_are_one_clear_line(run: Any, docs: Path) -> None:
+    missing = run("search", "anything", "-c", "nope")
+    assert missing.exit_code == 1
+    assert "no collection named 'nope'" in missing.output
+    run("ingest", str(docs), "-c", "kb")
+    bad_filter = run("search", "anything", "-c", "kb", "--filter", '{"year": {"$near": 1}}')
+    assert bad_filter.exit_code == 1
+    assert "$near" in bad_filter.output and "Traceback" not in bad_filter.output
+    not_json = run("search", "anything", "-c", "kb", "--filter", "{year: 1")
+    assert not_json.exit_code == 1 and "--filter" in not_json.output
+    bad_name = run("ingest", str(docs), "-c", "bad name!")
+    assert bad_name.exit_code == 1 and "bad name!" in bad_name.output
+
+
+def test_eval_reports_metrics_on_a_beir_dataset(run: Any, tmp_path: Path) -> None:
+    data = tmp_path / "tiny"
+    (data / "qrels").mkdir(parents=True)
+    corpus = [
+        {"_id": "d1", "title": "Tomatoes", "text": "Tomatoes need sun and warm soil."},
+        {"_id": "d2", "title": "Databases", "text": "PostgreSQL stores rows in tables."},
+        {"_id": "d3", "title": "Snakes", "text": "Pythons are large constricting snakes."},
+    ]
+    queries = [{"_id": "q1", "text": "growing tomatoes"}, {"_id": "q2", "text": "SQL tables"}]
+    (data / "corpus.jsonl").write_text("\n".join(json.dumps(r) for r in corpus) + "\n")
+    (data / "queries.jsonl").write_text("\n".join(json.dumps(r) for r in queries) + "\n")
+    (data / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n")
+
+    result = run("eval", str(data), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert (report["dataset"], report["mode"], report["queries"]) == ("tiny", "dense", 2)
+    assert report["metrics"]["ndcg@10"] == pytest.approx(1.0)
+    assert report["metrics"]["mrr@10"] == pytest.approx(1.0)
+    assert set(report["metrics"]) >= {"ndcg@10", "recall@10", "recall@100", "mrr@10"}
+    assert set(report["latency_ms"]) == {"p50", "p95"}
+    assert report["ingest"]["added"] == 3
+    second = json.loads(run("eval", str(data), "--json").output)
+    assert second["ingest"] is None  # the corpus is unchanged: not ingested again
+
+    missing = run("eval", str(tmp_path / "nowhere"))
+    assert missing.exit_code == 1 and "nowhere" in missing.output
