@@ -98,6 +98,13 @@ def db_upgrade() -> None:
         click.echo(f"schema up to date: {redact_url(store.url)}")
 
 
+@db.command("url")
+def db_url() -> None:
+    """Print the database URL (for psql: psql "$(pgcontext db url)")."""
+    with _store() as store:
+        click.echo(store.url)
+
+
 @db.command("stop")
 def db_stop() -> None:
     """Stop the embedded server (it otherwise keeps running between commands)."""
