@@ -11,6 +11,6 @@ test: setup
 	.venv/bin/python -m pytest -q
 
 lint: setup
-	.venv/bin/ruff check src tests benchmarks migrations
-	.venv/bin/ruff format --check src tests benchmarks migrations
+	.venv/bin/ruff check src tests migrations
+	.venv/bin/ruff format --check src tests migrations
 	.venv/bin/mypy

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -221,8 +222,11 @@ class Store:
         Tokens are counted with the embedding model's tokenizer until a chat model's own
         tokenizer is configured.
         """
-        hits = self.search(collection, prompt, k=k, filter=filter)
+        filter_path = compile_filter(filter)
         embedder = self.collection_embedder(self.collection(collection))
+        hits = self.search_vector(
+            collection, embedder.embed_query(prompt), k=k, filter_path=filter_path
+        )
         return assemble_context(
             prompt,
             hits,
@@ -261,12 +265,17 @@ class Store:
 
 
 def _as_items(sources: Iterable[str | Path] | Items, fields: JsonlFields) -> Items:
-    items = list(sources) if not isinstance(sources, str | Path) else [sources]
-    if all(isinstance(item, SourceDocument | SourceProblem) for item in items):
-        return items  # type: ignore[return-value]
-    if any(isinstance(item, SourceDocument | SourceProblem) for item in items):
-        raise TypeError("pass either paths or SourceDocuments to ingest, not a mix")
-    return iter_documents(items, fields=fields)  # type: ignore[arg-type]
+    """Paths become a stream of documents; documents pass through. Nothing is read ahead."""
+    if isinstance(sources, str | Path):
+        sources = [sources]
+    iterator = iter(sources)
+    first = next(iterator, None)
+    if first is None:
+        return []
+    stream = itertools.chain([first], iterator)
+    if isinstance(first, SourceDocument | SourceProblem):
+        return stream  # type: ignore[return-value]
+    return iter_documents(stream, fields=fields)  # type: ignore[arg-type]
 
 
 __all__ = ["Store"]
