@@ -43,8 +43,8 @@ BEGIN
             USING ERRCODE = 'no_data_found',
                   HINT = 'SELECT name FROM pgcontext.collection lists the collections.';
     END IF;
-    IF k IS NULL OR k < 1 OR k > 10000 THEN
-        RAISE EXCEPTION 'pgcontext.search: k must be between 1 and 10000, not %', k
+    IF k IS NULL OR k < 1 OR k > 1000 THEN
+        RAISE EXCEPTION 'pgcontext.search: k must be between 1 and 1000, not %', k
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF ef_search IS NULL OR ef_search < 1 OR ef_search > 1000 THEN

@@ -97,6 +97,12 @@ def create_collection(
         if existing is not None:
             _check_same(existing, spec, settings, chunk_tokens, overlap)
             return existing
+        # Two ingests creating one new collection: the second waits here, then finds it.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('pgcontext.collection'), 0)")
+        existing = find_collection(conn, name)
+        if existing is not None:
+            _check_same(existing, spec, settings, chunk_tokens, overlap)
+            return existing
         model_id = register_model(conn, spec)
         row = conn.execute(
             """

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import psycopg
 
 from pgcontext.catalog import CollectionSettings
 from pgcontext.config import Settings, redact_url
@@ -39,6 +40,8 @@ def _store(upgrade: bool | None = None) -> Iterator[Store]:
             yield store
     except PgContextError as exc:
         raise click.ClickException(str(exc)) from exc
+    except psycopg.Error as exc:
+        raise click.ClickException(f"database error: {str(exc).strip()}") from exc
 
 
 def _json_option(func: F) -> F:
@@ -141,7 +144,18 @@ def db_stop() -> None:
 @click.option(
     "--text-field", metavar="FIELD", help="JSONL text field [default: text, content or body]."
 )
-@click.option("--prune", is_flag=True, help="Remove documents whose source is not in PATHS.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Remove documents not seen in this run (skipped if any input failed).",
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(1),
+    default=50_000_000,
+    show_default=True,
+    help="Skip (and report) files larger than this.",
+)
 @_json_option
 def ingest(
     paths: tuple[str, ...],
@@ -155,6 +169,7 @@ def ingest(
     title_field: str | None,
     text_field: str | None,
     prune: bool,
+    max_bytes: int,
     as_json: bool,
 ) -> None:
     """Read, chunk, embed and store documents: files, folders, JSONL/JSON, or - for stdin.
@@ -180,6 +195,7 @@ def ingest(
                 settings=settings,
                 fields=fields,
                 prune=prune,
+                max_bytes=max_bytes,
                 progress=progress,
             )
         finally:

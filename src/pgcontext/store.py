@@ -20,7 +20,7 @@ from pgcontext.db.connection import open_pool
 from pgcontext.db.embedded import embedded_url
 from pgcontext.embed.base import Embedder
 from pgcontext.embed.registry import resolve
-from pgcontext.errors import ModelLoadError
+from pgcontext.errors import ModelLoadError, ModelMismatchError
 from pgcontext.ingest.pipeline import Ingestor, IngestReport, Progress
 from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem, iter_documents
 from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH, dense_search
@@ -112,7 +112,8 @@ class Store:
             # By name first: a bundled model's folder moves between machines, its name does not.
             try:
                 embedder = self.embedder(collection.model.name)
-            except ModelLoadError:
+                catalog.require_model(collection, embedder.spec)
+            except (ModelLoadError, ModelMismatchError):
                 embedder = self.embedder(collection.model.location)
         catalog.require_model(collection, embedder.spec)
         return embedder
@@ -159,6 +160,7 @@ class Store:
         settings: CollectionSettings | None = None,
         fields: JsonlFields | None = None,
         prune: bool = False,
+        max_bytes: int = 50_000_000,
         progress: Progress | None = None,
     ) -> IngestReport:
         """Ingest paths (files, folders, "-") or SourceDocuments; creates the collection."""
@@ -168,7 +170,7 @@ class Store:
         if info is None:
             info = self.create_collection(collection, model=model, settings=settings)
         embedder = self.collection_embedder(info, model)
-        items = _as_items(sources, fields or JsonlFields())
+        items = _as_items(sources, fields or JsonlFields(), max_bytes)
         with self._pool.connection() as conn:
             ingestor = Ingestor(conn, info, embedder, progress=progress)
             return ingestor.run(items, prune=prune)
@@ -264,7 +266,7 @@ class Store:
         }
 
 
-def _as_items(sources: Iterable[str | Path] | Items, fields: JsonlFields) -> Items:
+def _as_items(sources: Iterable[str | Path] | Items, fields: JsonlFields, max_bytes: int) -> Items:
     """Paths become a stream of documents; documents pass through. Nothing is read ahead."""
     if isinstance(sources, str | Path):
         sources = [sources]
@@ -275,7 +277,7 @@ def _as_items(sources: Iterable[str | Path] | Items, fields: JsonlFields) -> Ite
     stream = itertools.chain([first], iterator)
     if isinstance(first, SourceDocument | SourceProblem):
         return stream  # type: ignore[return-value]
-    return iter_documents(stream, fields=fields)  # type: ignore[arg-type]
+    return iter_documents(stream, fields=fields, max_bytes=max_bytes)  # type: ignore[arg-type]
 
 
 __all__ = ["Store"]

@@ -151,5 +151,9 @@ def test_eval_reports_metrics_on_a_beir_dataset(run: Any, tmp_path: Path) -> Non
     second = json.loads(run("eval", str(data), "--json").output)
     assert second["ingest"] is None  # the corpus is unchanged: not ingested again
 
+    run("ingest", str(data / "corpus.jsonl"), "-c", "mine")
+    refused = run("eval", str(data), "--collection", "mine")
+    assert refused.exit_code == 1 and "not built by `pgcontext eval`" in refused.output
+
     missing = run("eval", str(tmp_path / "nowhere"))
     assert missing.exit_code == 1 and "nowhere" in missing.output

@@ -264,3 +264,39 @@ def test_context_stays_within_budget_and_cites_sources(store: Store, tmp_path: P
     assert result.messages[1]["content"] == "Dogs are loyal canines that bark at the postman?"
     assert result.citations and result.citations[0].source.endswith("dogs.txt")
     assert '<passage n="1"' in result.messages[0]["content"]
+
+
+def test_characters_postgres_cannot_store_are_reported_not_fatal(
+    store: Store, tmp_path: Path
+) -> None:
+    records = [
+        '{"_id": "good-1", "text": "Cats purr."}',
+        '{"_id": "nul", "text": "before\\u0000after"}',
+        '{"_id": "meta-nul", "text": "fine text", "note": "x\\u0000y"}',
+        '{"_id": "surrogate", "text": "lone \\ud800 surrogate"}',
+        '{"_id": "good-2", "text": "Dogs bark."}',
+    ]
+    path = tmp_path / "records.jsonl"
+    path.write_text("\n".join(records) + "\n", encoding="utf-8")
+    report = store.ingest("animals", [path])
+    assert report.added == 2
+    reasons = {p.source: p.reason for p in report.problems}
+    assert set(reasons) == {"nul", "meta-nul", "surrogate"}
+    assert "NUL" in reasons["nul"] and "surrogate" in reasons["surrogate"]
+
+
+def test_prune_is_skipped_when_an_input_failed(store: Store, tmp_path: Path) -> None:
+    folder = write_files(tmp_path / "docs", dict(ANIMALS))
+    store.ingest("animals", [folder])
+    (folder / "cats.txt").unlink()
+    (folder / "broken.txt").write_bytes(b"\x00binary")
+    report = store.ingest("animals", [folder], prune=True)
+    assert report.prune_skipped and report.removed == 0
+    assert any(h.source.endswith("cats.txt") for h in store.search("animals", "cats", k=5))
+
+
+def test_k_is_bounded_in_sql(store: Store, tmp_path: Path) -> None:
+    store.ingest("animals", [write_files(tmp_path / "docs", dict(ANIMALS))])
+    assert len(store.search("animals", "cats", k=1000)) == 3
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="between 1 and 1000"):
+        store.search("animals", "cats", k=1001)

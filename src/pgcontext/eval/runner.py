@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pgcontext.errors import DatasetError
 from pgcontext.eval.beir import BeirDataset, load_beir
 from pgcontext.eval.metrics import evaluate, percentile
 from pgcontext.ingest.pipeline import IngestReport, Progress
@@ -112,6 +113,12 @@ def _ensure_corpus(
     existing = {c.name: c for c in store.collections()}.get(name)
     if existing is not None and existing.metadata.get("eval_corpus") == fingerprint:
         return None
+    if existing is not None and "eval_corpus" not in existing.metadata:
+        # Re-ingesting prunes what is not in the corpus: never do that to a user's collection.
+        raise DatasetError(
+            f"collection {name!r} exists and was not built by `pgcontext eval`; "
+            "name another collection with --collection, or leave it out"
+        )
     documents = iter_documents([dataset.corpus_path], fields=JsonlFields(id="_id"))
     report = store.ingest(name, documents, prune=True, progress=progress)
     store.set_collection_metadata(name, {"eval_corpus": fingerprint})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -36,6 +37,7 @@ class IngestReport:
     chunks_embedded: int = 0
     problems: list[SourceProblem] = field(default_factory=list)
     seconds: float = 0.0
+    prune_skipped: bool = False
 
     @property
     def documents_seen(self) -> int:
@@ -56,6 +58,7 @@ class IngestReport:
             "chunks_written": self.chunks_written,
             "chunks_embedded": self.chunks_embedded,
             "seconds": round(self.seconds, 3),
+            "prune_skipped": self.prune_skipped,
             "problems": [{"source": p.source, "reason": p.reason} for p in self.problems],
         }
 
@@ -88,7 +91,13 @@ class Ingestor:
             report.seconds = time.perf_counter() - started
             if self.progress:
                 self.progress(report)
-        if prune:
+        if prune and report.problems:
+            # A source that failed to read may hide documents that still exist: keep them.
+            log.warning(
+                "not pruning %s: %d inputs failed", self.collection.name, len(report.problems)
+            )
+            report.prune_skipped = True
+        elif prune:
             removed = writer.delete_missing(self.conn, self.collection.id, seen)
             report.removed = len(removed)
             for source in removed:
@@ -108,6 +117,8 @@ class Ingestor:
         size = 0
         for item in items:
             seen.add(item.source)
+            if isinstance(item, SourceDocument):
+                item = _checked(item)
             if isinstance(item, SourceProblem):
                 log.warning("skipped %s: %s", item.source, item.reason)
                 report.problems.append(item)
@@ -188,6 +199,24 @@ class Ingestor:
                 ]
             )
         return len(missing)
+
+
+def _checked(doc: SourceDocument) -> SourceDocument | SourceProblem:
+    """Refuse what PostgreSQL cannot store, before it can fail a whole batch.
+
+    JSON escapes let NUL characters and lone surrogates past the UTF-8 check of the file:
+    text columns reject NUL, jsonb rejects \\u0000, and neither encodes a lone surrogate.
+    """
+    try:
+        payload = json.dumps([doc.source, doc.title, doc.text, doc.metadata], ensure_ascii=False)
+        payload.encode("utf-8")
+    except UnicodeEncodeError:
+        return SourceProblem(doc.source, "contains a lone UTF-16 surrogate (\\ud800-\\udfff)")
+    except (TypeError, ValueError) as exc:
+        return SourceProblem(doc.source, f"metadata is not JSON-serialisable: {exc}")
+    if "\x00" in payload or "\\u0000" in payload:
+        return SourceProblem(doc.source, "contains a NUL character, which PostgreSQL cannot store")
+    return doc
 
 
 def _last_of_each_source(batch: list[SourceDocument]) -> list[SourceDocument]:

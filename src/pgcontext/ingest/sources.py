@@ -82,7 +82,7 @@ def iter_documents(
         if str(given) == "-":
             yield from reader.read_stdin()
         else:
-            yield from reader.read_path(Path(given).resolve())
+            yield from reader.read_path(Path(given).expanduser().resolve())
 
 
 def pydoc_topics() -> Iterator[SourceDocument]:

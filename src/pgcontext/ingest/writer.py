@@ -91,7 +91,12 @@ def reusable_embeddings(conn: Conn, document_ids: Sequence[int]) -> dict[str, An
         "SELECT text_hash, embedding FROM pgcontext.chunk WHERE document_id = ANY(%s)",
         (list(document_ids),),
     ).fetchall()
-    return {digest: vector.to_numpy() for digest, vector in rows}
+    return {digest: _as_array(vector) for digest, vector in rows}
+
+
+def _as_array(vector: Any) -> Any:
+    # pgvector-python returns Vector objects (0.4+) or numpy arrays (older) for vector columns.
+    return vector.to_numpy() if hasattr(vector, "to_numpy") else np.asarray(vector)
 
 
 def ts_config_oid(conn: Conn, collection: CollectionInfo) -> int:
