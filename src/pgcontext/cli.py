@@ -19,7 +19,7 @@ from pgcontext.errors import PgContextError
 from pgcontext.ingest.pipeline import IngestReport
 from pgcontext.ingest.sources import JsonlFields
 from pgcontext.progress import IngestProgress
-from pgcontext.retrieve.filters import parse_filter_json
+from pgcontext.retrieve.filters import compile_filter, parse_filter_json
 from pgcontext.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,6 +46,27 @@ def _store(upgrade: bool | None = None) -> Iterator[Store]:
 
 def _json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(func)
+
+
+def _parse_filter(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    try:
+        parsed = parse_filter_json(value)
+        compile_filter(parsed)  # validates operators, keys and values now
+        return parsed
+    except PgContextError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+
+
+def _filter_option(func: F) -> F:
+    return click.option(
+        "--filter",
+        "filter_",
+        metavar="JSON",
+        callback=_parse_filter,
+        help='Metadata filter, e.g. \'{"year": {"$gte": 2020}, "lang": {"$in": ["en"]}}\'.',
+    )(func)
 
 
 def _collection_option(func: F) -> F:
@@ -228,12 +249,7 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
 @click.option(
     "-k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many chunks."
 )
-@click.option(
-    "--filter",
-    "filter_json",
-    metavar="JSON",
-    help='Metadata filter, e.g. \'{"year": {"$gte": 2020}, "lang": {"$in": ["en"]}}\'.',
-)
+@_filter_option
 @click.option(
     "--ef-search",
     type=click.IntRange(1, 1000),
@@ -243,15 +259,16 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
 )
 @_json_option
 def search(
-    query: str, collection: str, k: int, filter_json: str | None, ef_search: int, as_json: bool
+    query: str,
+    collection: str,
+    k: int,
+    filter_: dict[str, Any] | None,
+    ef_search: int,
+    as_json: bool,
 ) -> None:
     """Find the chunks nearest to QUERY, embedded with the collection's own model."""
     with _store() as store:
-        try:
-            filter_ = parse_filter_json(filter_json) if filter_json else None
-            hits = store.search(collection, query, k=k, filter=filter_, ef_search=ef_search)
-        except PgContextError as exc:
-            raise click.ClickException(str(exc)) from exc
+        hits = store.search(collection, query, k=k, filter=filter_, ef_search=ef_search)
     if as_json:
         _json([hit.as_json() for hit in hits])
         return
@@ -284,18 +301,19 @@ def _snippet(text: str, width: int = 160) -> str:
     show_default=True,
     help="Chunks to retrieve before fitting the budget.",
 )
-@click.option("--filter", "filter_json", metavar="JSON", help="Metadata filter (see search).")
+@_filter_option
 @_json_option
 def context(
-    prompt: str, collection: str, budget: int, k: int, filter_json: str | None, as_json: bool
+    prompt: str,
+    collection: str,
+    budget: int,
+    k: int,
+    filter_: dict[str, Any] | None,
+    as_json: bool,
 ) -> None:
     """Build the LLM input for PROMPT: a system message of cited passages, then the prompt."""
     with _store() as store:
-        try:
-            filter_ = parse_filter_json(filter_json) if filter_json else None
-            result = store.context(prompt, collection, budget_tokens=budget, k=k, filter=filter_)
-        except PgContextError as exc:
-            raise click.ClickException(str(exc)) from exc
+        result = store.context(prompt, collection, budget_tokens=budget, k=k, filter=filter_)
     if as_json:
         _json(result.as_json())
         return
@@ -357,8 +375,6 @@ def eval_(dataset_dir: Path, collection: str | None, split: str, as_json: bool) 
             result = run_eval(
                 store, dataset_dir, collection=collection, split=split, progress=progress
             )
-        except PgContextError as exc:
-            raise click.ClickException(str(exc)) from exc
         finally:
             progress.close()
     if as_json:

@@ -117,11 +117,12 @@ def test_errors_are_one_clear_line(run: Any, docs: Path) -> None:
     assert missing.exit_code == 1
     assert "no collection named 'nope'" in missing.output
     run("ingest", str(docs), "-c", "kb")
+    # A malformed filter is a usage error (exit code 2), caught before the model loads.
     bad_filter = run("search", "anything", "-c", "kb", "--filter", '{"year": {"$near": 1}}')
-    assert bad_filter.exit_code == 1
+    assert bad_filter.exit_code == 2
     assert "$near" in bad_filter.output and "Traceback" not in bad_filter.output
     not_json = run("search", "anything", "-c", "kb", "--filter", "{year: 1")
-    assert not_json.exit_code == 1 and "--filter" in not_json.output
+    assert not_json.exit_code == 2 and "--filter" in not_json.output
     bad_name = run("ingest", str(docs), "-c", "bad name!")
     assert bad_name.exit_code == 1 and "bad name!" in bad_name.output
 
