@@ -93,10 +93,6 @@ def create_collection(
     chunk_tokens, overlap = _check_settings(spec, settings)
     _check_text_search_config(conn, settings.text_search_config)
     with conn.transaction():
-        existing = find_collection(conn, name)
-        if existing is not None:
-            _check_same(existing, spec, settings, chunk_tokens, overlap)
-            return existing
         # Two ingests creating one new collection: the second waits here, then finds it.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('pgcontext.collection'), 0)")
         existing = find_collection(conn, name)

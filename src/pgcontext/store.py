@@ -188,12 +188,27 @@ class Store:
         model: str | None = None,
     ) -> list[Hit]:
         """The k chunks nearest to `query`, embedded with the collection's own model."""
+        return self._retrieve(collection, query, k, filter, ef_search, model)[0]
+
+    def _retrieve(
+        self,
+        collection: str,
+        query: str,
+        k: int,
+        filter: Mapping[str, Any] | None,
+        ef_search: int,
+        model: str | None,
+    ) -> tuple[list[Hit], Embedder]:
         filter_path = compile_filter(filter)  # bad filters fail before any model loads
-        info = self.collection(collection)
-        vector = self.collection_embedder(info, model).embed_query(query)
-        return self.search_vector(
-            collection, vector, k=k, filter_path=filter_path, ef_search=ef_search
+        embedder = self.collection_embedder(self.collection(collection), model)
+        hits = self.search_vector(
+            collection,
+            embedder.embed_query(query),
+            k=k,
+            filter_path=filter_path,
+            ef_search=ef_search,
         )
+        return hits, embedder
 
     def search_vector(
         self,
@@ -224,11 +239,7 @@ class Store:
         Tokens are counted with the embedding model's tokenizer until a chat model's own
         tokenizer is configured.
         """
-        filter_path = compile_filter(filter)
-        embedder = self.collection_embedder(self.collection(collection))
-        hits = self.search_vector(
-            collection, embedder.embed_query(prompt), k=k, filter_path=filter_path
-        )
+        hits, embedder = self._retrieve(collection, prompt, k, filter, DEFAULT_EF_SEARCH, None)
         return assemble_context(
             prompt,
             hits,

@@ -16,7 +16,7 @@ from pgcontext.catalog import CollectionInfo, require_model
 from pgcontext.embed.base import Embedder
 from pgcontext.errors import PgContextError
 from pgcontext.ingest import writer
-from pgcontext.ingest.chunking import chunk_text
+from pgcontext.ingest.chunking import Chunk, chunk_text
 from pgcontext.ingest.sources import SourceDocument, SourceProblem
 
 log = logging.getLogger(__name__)
@@ -147,8 +147,8 @@ class Ingestor:
         if not todo:
             return
         replaced = [stored[doc.source].id for doc, _ in todo if doc.source in stored]
-        prepared = self._prepare(todo, report)
-        embedded = self._embed(prepared, writer.reusable_embeddings(self.conn, replaced))
+        chunked = self._chunk(todo, report)
+        prepared, embedded = self._embed(chunked, writer.reusable_embeddings(self.conn, replaced))
         writer.write_batch(self.conn, self.collection, prepared, self._ts_oid)
         for item in prepared:
             if item.document.source in stored:
@@ -158,10 +158,10 @@ class Ingestor:
             report.chunks_written += len(item.chunks)
         report.chunks_embedded += embedded
 
-    def _prepare(
+    def _chunk(
         self, todo: list[tuple[SourceDocument, str]], report: IngestReport
-    ) -> list[writer.PreparedDocument]:
-        prepared = []
+    ) -> list[tuple[SourceDocument, str, list[Chunk]]]:
+        chunked = []
         for doc, digest in todo:
             try:
                 chunks = chunk_text(
@@ -176,29 +176,37 @@ class Ingestor:
             if not chunks:
                 report.problems.append(SourceProblem(doc.source, "no text left to index"))
                 continue
-            empty = np.zeros((0, self.embedder.spec.dimensions), dtype=np.float32)
-            prepared.append(writer.PreparedDocument(doc, digest, chunks, empty))
-        return prepared
+            chunked.append((doc, digest, chunks))
+        return chunked
 
-    def _embed(self, prepared: list[writer.PreparedDocument], reusable: dict[str, Any]) -> int:
-        """Fill in every chunk's vector; only texts without a stored vector meet the model."""
+    def _embed(
+        self,
+        chunked: list[tuple[SourceDocument, str, list[Chunk]]],
+        reusable: dict[str, Any],
+    ) -> tuple[list[writer.PreparedDocument], int]:
+        """Vectors for every chunk; only texts without a stored vector meet the model.
+
+        Returns the documents ready to write and how many texts were embedded.
+        """
+        hashes = [[writer.text_hash(chunk.text) for chunk in chunks] for _, _, chunks in chunked]
         missing: dict[str, str] = {}
-        for item in prepared:
-            for chunk in item.chunks:
-                digest = writer.text_hash(chunk.text)
+        for (_, _, chunks), digests in zip(chunked, hashes, strict=True):
+            for chunk, digest in zip(chunks, digests, strict=True):
                 if digest not in reusable:
                     missing.setdefault(digest, chunk.text)
         if missing:
             vectors = self.embedder.embed_documents(list(missing.values()))
             reusable = {**reusable, **dict(zip(missing, vectors, strict=True))}
-        for item in prepared:
-            item.embeddings = np.stack(
-                [
-                    np.asarray(reusable[writer.text_hash(c.text)], dtype=np.float32)
-                    for c in item.chunks
-                ]
+        prepared = [
+            writer.PreparedDocument(
+                doc,
+                digest,
+                chunks,
+                np.stack([np.asarray(reusable[h], np.float32) for h in digests]),
             )
-        return len(missing)
+            for (doc, digest, chunks), digests in zip(chunked, hashes, strict=True)
+        ]
+        return prepared, len(missing)
 
 
 def _checked(doc: SourceDocument) -> SourceDocument | SourceProblem:

@@ -46,7 +46,7 @@ class StoredDocument:
     content_hash: str
 
 
-@dataclass
+@dataclass(frozen=True)
 class PreparedDocument:
     """A document chunked and embedded, ready to be written."""
 
