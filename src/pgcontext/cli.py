@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -177,6 +179,18 @@ def db_stop() -> None:
     show_default=True,
     help="Skip (and report) files larger than this.",
 )
+@click.option(
+    "--enqueue",
+    is_flag=True,
+    help="Only queue the work, for `pgcontext worker` processes (here or on other machines).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=32,
+    show_default=True,
+    help="Documents per queue job (one transaction each).",
+)
 @_json_option
 def ingest(
     paths: tuple[str, ...],
@@ -191,13 +205,18 @@ def ingest(
     text_field: str | None,
     prune: bool,
     max_bytes: int,
+    enqueue: bool,
+    batch_size: int,
     as_json: bool,
 ) -> None:
     """Read, chunk, embed and store documents: files, folders, JSONL/JSON, or - for stdin.
 
     Folders are read recursively (.txt .md .html .jsonl .json). Unchanged documents are
-    skipped; changed ones are replaced. Inputs that cannot be read are reported with the
-    reason and the rest goes on; the exit code is 1 if any input failed.
+    skipped (not even queued); changed ones are replaced, re-embedding only the chunks
+    whose text changed. The work goes through the ingest queue in Postgres: this command
+    works its own jobs to the end (running workers help), or with --enqueue only queues
+    them. Inputs that cannot be read are reported with the reason and the rest goes on;
+    the exit code is 1 if any input failed.
     """
     settings = CollectionSettings(
         chunk_tokens=chunk_tokens,
@@ -218,12 +237,104 @@ def ingest(
                 prune=prune,
                 max_bytes=max_bytes,
                 progress=progress,
+                enqueue_only=enqueue,
+                job_documents=batch_size,
             )
         finally:
             progress.close()
     _print_report(report, as_json)
     if not report.ok:
         sys.exit(1)
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Exit when the queue is empty instead of waiting.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes (each loads the model; one per 2 cores is usually best).",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(1, 3600),
+    default=60,
+    show_default=True,
+    help="Seconds a claimed job stays ours without a heartbeat before others may take it.",
+)
+@click.option(
+    "--backoff",
+    type=click.FloatRange(0, 3600),
+    default=5,
+    show_default=True,
+    help="Seconds before the first retry of a failed job; doubles on each attempt.",
+)
+@_json_option
+def worker(once: bool, concurrency: int, lease: float, backoff: float, as_json: bool) -> None:
+    """Work the ingest queue: claim jobs, embed, write; many workers may share one queue.
+
+    Each job is written in one transaction together with its queue update, so a killed
+    worker leaves nothing half-written; its jobs are claimed again when their lease
+    expires. Failed attempts are retried with exponential backoff, then marked failed
+    (see `pgcontext status`, `pgcontext retry`). SIGINT/SIGTERM finish the job in hand
+    and exit; a second signal aborts it (its transaction rolls back).
+    """
+    from pgcontext.ingest.worker import WorkerOptions
+
+    options = WorkerOptions(lease_seconds=lease, backoff_seconds=backoff, once=once)
+    if concurrency > 1:
+        _spawn_workers(concurrency - 1, once, lease, backoff)
+    progress = IngestProgress()
+    with _store() as store:
+        runner = store.worker(options, progress=progress)
+        _stop_on_signals(runner.stop)
+        try:
+            report = runner.run()
+        finally:
+            progress.close()
+    report.collection = "queue"
+    _print_report(report, as_json)
+    if not report.ok:
+        sys.exit(1)
+
+
+def _spawn_workers(count: int, once: bool, lease: float, backoff: float) -> None:
+    """More worker processes; each is a plain `pgcontext worker` and exits on its own."""
+    args = [
+        sys.executable,
+        "-m",
+        "pgcontext.cli",
+        "worker",
+        "--lease",
+        str(lease),
+        "--backoff",
+        str(backoff),
+    ]
+    if once:
+        args.append("--once")
+    for _ in range(count):
+        subprocess.Popen(args)
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> None:
+    def handle(signum: int, frame: object) -> None:
+        click.echo(f"signal {signum}: finishing the job in hand (again to abort)", err=True)
+        stop()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+@main.command()
+@click.option("--collection", "-c", metavar="NAME", help="Only this collection's jobs.")
+def retry(collection: str | None) -> None:
+    """Put failed ingest jobs back in the queue, with their attempts reset."""
+    with _store() as store:
+        count = store.retry_failed(collection)
+    click.echo(f"{count} failed jobs queued again; run `pgcontext worker` to process them")
 
 
 def _print_report(report: IngestReport, as_json: bool) -> None:
@@ -236,6 +347,8 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
         f"{report.chunks_written} chunks written ({report.chunks_embedded} embedded) "
         f"in {report.seconds:.1f}s"
     )
+    if report.queued_jobs and not report.chunks_written:
+        click.echo(f"  {report.queued_jobs} jobs queued: run `pgcontext worker` to process them")
     for problem in report.problems:
         click.echo(f"  failed: {problem.source}: {problem.reason}", err=True)
 
@@ -411,7 +524,7 @@ def demo(prompt: str, budget: int) -> None:
     from pgcontext.ingest.sources import pydoc_topics
 
     topics = list(pydoc_topics())
-    progress = IngestProgress(total_documents=len(topics))
+    progress = IngestProgress()
     with _store() as store:
         click.echo(f"database: {redact_url(store.url)}")
         try:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -20,9 +22,12 @@ from pgcontext.db.connection import open_pool
 from pgcontext.db.embedded import embedded_url
 from pgcontext.embed.base import Embedder
 from pgcontext.embed.registry import resolve
-from pgcontext.errors import ModelLoadError, ModelMismatchError
-from pgcontext.ingest.pipeline import Ingestor, IngestReport, Progress
+from pgcontext.errors import ConfigError, ModelLoadError, ModelMismatchError
+from pgcontext.ingest import queue, writer
+from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS, enqueue_items
+from pgcontext.ingest.pipeline import IngestReport, Outcome, Progress
 from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem, iter_documents
+from pgcontext.ingest.worker import Worker, WorkerOptions
 from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH, dense_search
 from pgcontext.retrieve.filters import compile_filter
 from pgcontext.retrieve.hit import Hit
@@ -162,18 +167,74 @@ class Store:
         prune: bool = False,
         max_bytes: int = 50_000_000,
         progress: Progress | None = None,
+        enqueue_only: bool = False,
+        job_documents: int = DEFAULT_JOB_DOCUMENTS,
+        worker_options: WorkerOptions | None = None,
     ) -> IngestReport:
-        """Ingest paths (files, folders, "-") or SourceDocuments; creates the collection."""
+        """Ingest paths (files, folders, "-") or SourceDocuments; creates the collection.
+
+        The documents go through the ingest queue: with `enqueue_only` they stay there for
+        `pgcontext worker` processes; otherwise this process works the run's jobs to the end
+        (other workers may help) and reports what the whole run did.
+        """
+        started = time.perf_counter()
         catalog.validate_name(collection)
+        if prune and enqueue_only:
+            raise ConfigError("--prune needs the run to finish: it cannot go with --enqueue")
         with self._pool.connection() as conn:
             info = catalog.find_collection(conn, collection)
         if info is None:
             info = self.create_collection(collection, model=model, settings=settings)
-        embedder = self.collection_embedder(info, model)
+        if not enqueue_only:
+            self.collection_embedder(info, model)  # a wrong model fails before any work
+        report = IngestReport(collection)
+        run_id = queue.new_run_id()
         items = _as_items(sources, fields or JsonlFields(), max_bytes)
         with self._pool.connection() as conn:
-            ingestor = Ingestor(conn, info, embedder, progress=progress)
-            return ingestor.run(items, prune=prune)
+            enqueued = enqueue_items(
+                conn, info.id, items, report, run_id=run_id, job_documents=job_documents
+            )
+        report.queued_jobs = enqueued.jobs
+        report.expected_documents = len(enqueued.seen)
+        if enqueue_only:
+            report.seconds = time.perf_counter() - started
+            return report
+        options = replace(worker_options or WorkerOptions(), once=True, run_id=run_id)
+        self.work(options, progress=_run_progress(report, progress))
+        with self._pool.connection() as conn:
+            _collect_run(conn, run_id, report)
+            if prune:
+                self._prune(conn, info, enqueued.seen, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def worker(
+        self, options: WorkerOptions | None = None, *, progress: Progress | None = None
+    ) -> Worker:
+        """A queue worker on this store's pool; `run()` it here, `stop()` it from elsewhere."""
+        return Worker(self._pool, self.collection_embedder, options, progress)
+
+    def work(
+        self, options: WorkerOptions | None = None, *, progress: Progress | None = None
+    ) -> IngestReport:
+        """Run a queue worker in this process until it stops (see `pgcontext worker`)."""
+        return self.worker(options, progress=progress).run()
+
+    def retry_failed(self, collection: str | None = None) -> int:
+        """Put failed ingest jobs back in the queue; returns how many."""
+        with self._pool.connection() as conn:
+            return queue.retry_failed(conn, collection)
+
+    def _prune(self, conn: Any, info: CollectionInfo, seen: set[str], report: IngestReport) -> None:
+        if report.problems:
+            # A source that failed to read may hide documents that still exist: keep them.
+            log.warning("not pruning %s: %d inputs failed", info.name, len(report.problems))
+            report.prune_skipped = True
+            return
+        removed = writer.delete_missing(conn, info.id, seen)
+        report.removed = len(removed)
+        for source in removed:
+            log.info("removed %s: its source is gone", source)
 
     # -- retrieve -----------------------------------------------------------------------
 
@@ -275,6 +336,41 @@ class Store:
                 "errors": [{"source": s, "error": e} for s, e in errors],
             },
         }
+
+
+def _run_progress(report: IngestReport, progress: Progress | None) -> Progress | None:
+    """Progress of a run as seen by its own worker, with the run's totals known so far."""
+    if progress is None:
+        return None
+
+    def show(worker_report: IngestReport) -> None:
+        merged = IngestReport(report.collection, expected_documents=report.expected_documents)
+        merged.add(Outcome(unchanged=report.unchanged, problems=list(report.problems)))
+        merged.add(
+            Outcome(
+                added=worker_report.added,
+                updated=worker_report.updated,
+                unchanged=worker_report.unchanged,
+                chunks_written=worker_report.chunks_written,
+                chunks_embedded=worker_report.chunks_embedded,
+                problems=worker_report.problems,
+            )
+        )
+        merged.seconds = worker_report.seconds
+        progress(merged)
+
+    return show
+
+
+def _collect_run(conn: Any, run_id: str, report: IngestReport) -> None:
+    """Add what every job of the run did, whichever worker did it, to `report`."""
+    for job in queue.run_results(conn, run_id):
+        if job["status"] == "done":
+            report.add(Outcome.from_result(job["result"]))
+        else:
+            sources = [d["source"] for d in job["payload"].get("documents", [])]
+            for source in sources:
+                report.problems.append(SourceProblem(source, f"job failed: {job['error']}"))
 
 
 def _as_items(sources: Iterable[str | Path] | Items, fields: JsonlFields, max_bytes: int) -> Items:

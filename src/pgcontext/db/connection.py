@@ -35,6 +35,8 @@ def open_pool(url: str, *, max_size: int = 4) -> ConnectionPool:
         max_size=max_size,
         kwargs={"autocommit": True},
         configure=configure,
+        # A connection broken by a server restart is replaced, not handed out.
+        check=ConnectionPool.check_connection,
         open=False,
     )
     try:

@@ -180,6 +180,7 @@ class IngestJob(Base):
             postgresql_where=sql_text("status IN ('queued', 'running')"),
         ),
         Index("ingest_queue_collection_status_idx", "collection_id", "status"),
+        Index("ingest_queue_run_idx", "run_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
@@ -196,6 +197,8 @@ class IngestJob(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
+    run_id: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
 
 
 __all__ = ["Base", "Chunk", "Collection", "Document", "EmbeddingModel", "IngestJob"]

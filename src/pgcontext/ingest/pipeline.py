@@ -1,11 +1,15 @@
-"""One-process ingestion: documents → chunks → embeddings → database, batch by batch."""
+"""One batch of documents → chunks → embeddings → rows, and the report of a whole run.
+
+`BatchProcessor.prepare` does the model's work (outside any transaction); `write` stores a
+prepared batch in one transaction, together with whatever the caller commits with it (the
+queue update), so a crash leaves either all of a batch or none of it.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +29,39 @@ Conn = psycopg.Connection[Any]
 
 
 @dataclass
+class Outcome:
+    """What processing some documents did: the unit of a job's result."""
+
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    chunks_written: int = 0
+    chunks_embedded: int = 0
+    problems: list[SourceProblem] = field(default_factory=list)
+
+    def as_result(self) -> dict[str, Any]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "chunks_written": self.chunks_written,
+            "chunks_embedded": self.chunks_embedded,
+            "problems": [[p.source, p.reason] for p in self.problems],
+        }
+
+    @classmethod
+    def from_result(cls, result: dict[str, Any]) -> Outcome:
+        return cls(
+            added=int(result.get("added", 0)),
+            updated=int(result.get("updated", 0)),
+            unchanged=int(result.get("unchanged", 0)),
+            chunks_written=int(result.get("chunks_written", 0)),
+            chunks_embedded=int(result.get("chunks_embedded", 0)),
+            problems=[SourceProblem(s, r) for s, r in result.get("problems", [])],
+        )
+
+
+@dataclass
 class IngestReport:
     """What an ingest run did; `problems` lists every input that could not be indexed."""
 
@@ -38,6 +75,9 @@ class IngestReport:
     problems: list[SourceProblem] = field(default_factory=list)
     seconds: float = 0.0
     prune_skipped: bool = False
+    queued_jobs: int = 0
+    expected_documents: int | None = None
+    """Documents this run will look at, once known: the denominator of progress and ETA."""
 
     @property
     def documents_seen(self) -> int:
@@ -46,6 +86,14 @@ class IngestReport:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def add(self, outcome: Outcome) -> None:
+        self.added += outcome.added
+        self.updated += outcome.updated
+        self.unchanged += outcome.unchanged
+        self.chunks_written += outcome.chunks_written
+        self.chunks_embedded += outcome.chunks_embedded
+        self.problems.extend(outcome.problems)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +105,7 @@ class IngestReport:
             "failed": len(self.problems),
             "chunks_written": self.chunks_written,
             "chunks_embedded": self.chunks_embedded,
+            "queued_jobs": self.queued_jobs,
             "seconds": round(self.seconds, 3),
             "prune_skipped": self.prune_skipped,
             "problems": [{"source": p.source, "reason": p.reason} for p in self.problems],
@@ -67,99 +116,67 @@ Progress = Callable[[IngestReport], None]
 
 
 @dataclass
-class Ingestor:
-    """Ingests into one collection with its own model; unchanged documents cost one lookup."""
+class PreparedBatch:
+    """A batch chunked and embedded; `outcome` counts all but what writing adds."""
 
-    conn: Conn
+    documents: list[writer.PreparedDocument]
+    replaced: set[str]
+    outcome: Outcome
+
+
+@dataclass
+class BatchProcessor:
+    """Turns documents into rows for one collection with its own model."""
+
     collection: CollectionInfo
     embedder: Embedder
-    batch_chunks: int = 256
-    progress: Progress | None = None
 
     def __post_init__(self) -> None:
         require_model(self.collection, self.embedder.spec)
-        self._ts_oid = writer.ts_config_oid(self.conn, self.collection)
 
-    def run(
-        self, items: Iterable[SourceDocument | SourceProblem], *, prune: bool = False
-    ) -> IngestReport:
-        started = time.perf_counter()
-        report = IngestReport(self.collection.name)
-        seen: set[str] = set()
-        for batch in self._batches(items, report, seen):
-            self._ingest_batch(batch, report)
-            report.seconds = time.perf_counter() - started
-            if self.progress:
-                self.progress(report)
-        if prune and report.problems:
-            # A source that failed to read may hide documents that still exist: keep them.
-            log.warning(
-                "not pruning %s: %d inputs failed", self.collection.name, len(report.problems)
-            )
-            report.prune_skipped = True
-        elif prune:
-            removed = writer.delete_missing(self.conn, self.collection.id, seen)
-            report.removed = len(removed)
-            for source in removed:
-                log.info("removed %s: its source is gone", source)
-        report.seconds = time.perf_counter() - started
-        return report
-
-    def _batches(
-        self,
-        items: Iterable[SourceDocument | SourceProblem],
-        report: IngestReport,
-        seen: set[str],
-    ) -> Iterator[list[SourceDocument]]:
-        # Batches are cut by size in characters, a cheap stand-in for chunks before chunking.
-        budget = self.batch_chunks * self.collection.chunk_tokens * 4
+    def prepare(self, conn: Conn, documents: Iterable[SourceDocument]) -> PreparedBatch:
+        """Skip unchanged documents, chunk and embed the rest (only texts not stored yet)."""
+        outcome = Outcome()
         batch: list[SourceDocument] = []
-        size = 0
-        for item in items:
-            seen.add(item.source)
-            if isinstance(item, SourceDocument):
-                item = _checked(item)
-            if isinstance(item, SourceProblem):
-                log.warning("skipped %s: %s", item.source, item.reason)
-                report.problems.append(item)
-                continue
-            batch.append(item)
-            size += len(item.text)
-            if size >= budget:
-                yield batch
-                batch, size = [], 0
-        if batch:
-            yield batch
-
-    def _ingest_batch(self, batch: list[SourceDocument], report: IngestReport) -> None:
-        batch = _last_of_each_source(batch)
-        stored = writer.stored_documents(
-            self.conn, self.collection.id, [doc.source for doc in batch]
-        )
+        for doc in _last_of_each_source(documents):
+            checked = check_storable(doc)
+            if isinstance(checked, SourceProblem):
+                outcome.problems.append(checked)
+            else:
+                batch.append(checked)
+        stored = writer.stored_documents(conn, self.collection.id, [d.source for d in batch])
         todo: list[tuple[SourceDocument, str]] = []
         for doc in batch:
             digest = writer.content_hash(doc)
             previous = stored.get(doc.source)
             if previous is not None and previous.content_hash == digest:
-                report.unchanged += 1
+                outcome.unchanged += 1
             else:
                 todo.append((doc, digest))
-        if not todo:
-            return
         replaced = [stored[doc.source].id for doc, _ in todo if doc.source in stored]
-        chunked = self._chunk(todo, report)
-        prepared, embedded = self._embed(chunked, writer.reusable_embeddings(self.conn, replaced))
-        writer.write_batch(self.conn, self.collection, prepared, self._ts_oid)
-        for item in prepared:
-            if item.document.source in stored:
-                report.updated += 1
+        chunked = self._chunk(todo, outcome)
+        reusable = writer.reusable_embeddings(conn, replaced) if chunked else {}
+        prepared, outcome.chunks_embedded = self._embed(chunked, reusable)
+        return PreparedBatch(prepared, {d.source for d, _ in todo if d.source in stored}, outcome)
+
+    def write(
+        self, conn: Conn, batch: PreparedBatch, ts_oid: int, also: Callable[[Outcome], None]
+    ) -> Outcome:
+        """Write the batch and run `also` (e.g. finish the job) in the same transaction."""
+        outcome = batch.outcome
+        for item in batch.documents:
+            if item.document.source in batch.replaced:
+                outcome.updated += 1
             else:
-                report.added += 1
-            report.chunks_written += len(item.chunks)
-        report.chunks_embedded += embedded
+                outcome.added += 1
+            outcome.chunks_written += len(item.chunks)
+        with conn.transaction():
+            writer.write_batch(conn, self.collection, batch.documents, ts_oid)
+            also(outcome)
+        return outcome
 
     def _chunk(
-        self, todo: list[tuple[SourceDocument, str]], report: IngestReport
+        self, todo: list[tuple[SourceDocument, str]], outcome: Outcome
     ) -> list[tuple[SourceDocument, str, list[Chunk]]]:
         chunked = []
         for doc, digest in todo:
@@ -171,10 +188,10 @@ class Ingestor:
                     overlap_tokens=self.collection.chunk_overlap,
                 )
             except (PgContextError, ValueError) as exc:
-                report.problems.append(SourceProblem(doc.source, f"cannot chunk: {exc}"))
+                outcome.problems.append(SourceProblem(doc.source, f"cannot chunk: {exc}"))
                 continue
             if not chunks:
-                report.problems.append(SourceProblem(doc.source, "no text left to index"))
+                outcome.problems.append(SourceProblem(doc.source, "no text left to index"))
                 continue
             chunked.append((doc, digest, chunks))
         return chunked
@@ -209,7 +226,7 @@ class Ingestor:
         return prepared, len(missing)
 
 
-def _checked(doc: SourceDocument) -> SourceDocument | SourceProblem:
+def check_storable(doc: SourceDocument) -> SourceDocument | SourceProblem:
     """Refuse what PostgreSQL cannot store, before it can fail a whole batch.
 
     JSON escapes let NUL characters and lone surrogates past the UTF-8 check of the file:
@@ -227,7 +244,8 @@ def _checked(doc: SourceDocument) -> SourceDocument | SourceProblem:
     return doc
 
 
-def _last_of_each_source(batch: list[SourceDocument]) -> list[SourceDocument]:
+def _last_of_each_source(batch: Iterable[SourceDocument]) -> list[SourceDocument]:
     """Two inputs with one source in a batch: the later wins, as it would across batches."""
     latest = {doc.source: doc for doc in batch}
-    return list(latest.values())
+    # Sorted, so concurrent workers lock document rows in one order: no deadlocks.
+    return [latest[source] for source in sorted(latest)]

@@ -1,0 +1,80 @@
+"""Reading inputs into queue jobs: problems reported, unchanged documents skipped at once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from pgcontext.ingest import queue, writer
+from pgcontext.ingest.pipeline import IngestReport, check_storable
+from pgcontext.ingest.sources import SourceDocument, SourceProblem
+
+log = logging.getLogger(__name__)
+
+Conn = psycopg.Connection[Any]
+
+DEFAULT_JOB_DOCUMENTS = 32
+
+
+@dataclass
+class Enqueued:
+    jobs: int = 0
+    seen: set[str] = field(default_factory=set)
+
+
+def enqueue_items(
+    conn: Conn,
+    collection_id: int,
+    items: Iterable[SourceDocument | SourceProblem],
+    report: IngestReport,
+    *,
+    run_id: str,
+    job_documents: int = DEFAULT_JOB_DOCUMENTS,
+    max_attempts: int = 5,
+) -> Enqueued:
+    """Queue every new or changed document in jobs of `job_documents`, each committed at once.
+
+    Unchanged documents are counted in `report` and never queued; unreadable inputs are
+    added to `report.problems`.
+    """
+    done = Enqueued()
+    for unit in _units(items, report, done.seen, job_documents):
+        stored = writer.stored_documents(conn, collection_id, [d.source for d in unit])
+        changed = []
+        for doc in unit:
+            previous = stored.get(doc.source)
+            if previous is not None and previous.content_hash == writer.content_hash(doc):
+                report.unchanged += 1
+            else:
+                changed.append(doc)
+        with conn.transaction():
+            done.jobs += queue.enqueue(
+                conn, collection_id, [changed], run_id=run_id, max_attempts=max_attempts
+            )
+    return done
+
+
+def _units(
+    items: Iterable[SourceDocument | SourceProblem],
+    report: IngestReport,
+    seen: set[str],
+    size: int,
+) -> Iterator[list[SourceDocument]]:
+    unit: list[SourceDocument] = []
+    for item in items:
+        seen.add(item.source)
+        checked = check_storable(item) if isinstance(item, SourceDocument) else item
+        if isinstance(checked, SourceProblem):
+            log.warning("skipped %s: %s", checked.source, checked.reason)
+            report.problems.append(checked)
+            continue
+        unit.append(checked)
+        if len(unit) >= size:
+            yield unit
+            unit = []
+    if unit:
+        yield unit

@@ -1,0 +1,259 @@
+"""The ingest worker: claims jobs from the queue, embeds, writes, and keeps its leases alive.
+
+Three threads per worker process:
+- the main thread claims a job and prepares it (chunk + embed: the model's time);
+- a writer thread stores each prepared job in one transaction together with marking the
+  job done, so the model never waits for the database;
+- a heartbeat thread renews the leases of the jobs this worker holds.
+A job whose worker dies is claimed again when its lease expires; nothing half-written
+survives, because writing and finishing a job commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue as thread_queue
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from pgcontext import catalog
+from pgcontext.catalog import CollectionInfo
+from pgcontext.embed.base import Embedder
+from pgcontext.ingest import queue, writer
+from pgcontext.ingest.pipeline import BatchProcessor, IngestReport, Outcome, PreparedBatch
+
+log = logging.getLogger(__name__)
+
+EmbedderFor = Callable[[CollectionInfo], Embedder]
+
+
+class LeaseLostError(Exception):
+    """Another worker took the job over (this one was too slow or presumed dead)."""
+
+
+@dataclass
+class WorkerOptions:
+    lease_seconds: float = queue.DEFAULT_LEASE_SECONDS
+    backoff_seconds: float = queue.DEFAULT_BACKOFF_SECONDS
+    poll_seconds: float = 1.0
+    once: bool = False
+    """Stop when no job is queued or running (for `run_id`, if set) instead of waiting."""
+    run_id: str | None = None
+    name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+
+@dataclass
+class _Prepared:
+    job: queue.Job
+    processor: BatchProcessor
+    batch: PreparedBatch
+
+
+class Worker:
+    """Processes queue jobs until stopped (or, with `once`, until the queue is drained)."""
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        embedder_for: EmbedderFor,
+        options: WorkerOptions | None = None,
+        progress: Callable[[IngestReport], None] | None = None,
+    ) -> None:
+        self.pool = pool
+        self.embedder_for = embedder_for
+        self.options = options or WorkerOptions()
+        self.progress = progress
+        self.report = IngestReport(collection="*")
+        self._stop = threading.Event()
+        self._held: set[int] = set()
+        self._held_lock = threading.Lock()
+        self._writes: thread_queue.Queue[_Prepared | None] = thread_queue.Queue(maxsize=1)
+        self._collections: dict[int, tuple[CollectionInfo, BatchProcessor, int]] = {}
+        self._started = time.perf_counter()
+
+    # -- control ------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish the job in hand, then return from `run`."""
+        self._stop.set()
+
+    def run(self) -> IngestReport:
+        writer_thread = threading.Thread(target=self._write_loop, name="pgcontext-writer")
+        beat_thread = threading.Thread(
+            target=self._heartbeat_loop, daemon=True, name="pgcontext-heartbeat"
+        )
+        writer_thread.start()
+        beat_thread.start()
+        try:
+            self._claim_loop()
+        finally:
+            self._writes.put(None)
+            writer_thread.join()
+            self._release_held()
+            self._stop.set()
+        self.report.seconds = time.perf_counter() - self._started
+        return self.report
+
+    # -- main thread: claim and prepare ---------------------------------------------------
+
+    def _claim_loop(self) -> None:
+        opts = self.options
+        while not self._stop.is_set():
+            try:
+                jobs = self._claim()
+            except psycopg.OperationalError as exc:
+                log.warning("database unavailable (%s); retrying in %.0fs", exc, opts.poll_seconds)
+                self._stop.wait(opts.poll_seconds)
+                continue
+            if not jobs:
+                if opts.once and self._drained():
+                    return
+                self._stop.wait(opts.poll_seconds)
+                continue
+            for job in jobs:
+                prepared = self._prepare(job)
+                if prepared is not None:
+                    self._writes.put(prepared)
+
+    def _claim(self) -> list[queue.Job]:
+        with self.pool.connection() as conn:
+            jobs = queue.claim(
+                conn,
+                self.options.name,
+                lease_seconds=self.options.lease_seconds,
+                run_id=self.options.run_id,
+            )
+        with self._held_lock:
+            self._held.update(job.id for job in jobs)
+        return jobs
+
+    def _drained(self) -> bool:
+        """No job left that this worker could ever claim (queued, backed off, or leased)."""
+        # Jobs still being written by this worker count as running: wait for the writer.
+        self._writes.join()
+        with self.pool.connection() as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pgcontext.ingest_queue"
+                " WHERE status IN ('queued', 'running') AND (%s::text IS NULL OR run_id = %s)",
+                (self.options.run_id, self.options.run_id),
+            ).fetchone()
+        return row is not None and row[0] == 0
+
+    def _prepare(self, job: queue.Job) -> _Prepared | None:
+        try:
+            _, processor, _ = self._collection(job.collection_id)
+            with self.pool.connection() as conn:
+                batch = processor.prepare(conn, job.documents)
+            return _Prepared(job, processor, batch)
+        except Exception as exc:  # any failure of this attempt: retry later, with backoff
+            self._fail(job, exc)
+            return None
+
+    def _collection(self, collection_id: int) -> tuple[CollectionInfo, BatchProcessor, int]:
+        if collection_id not in self._collections:
+            with self.pool.connection() as conn:
+                row = conn.execute(
+                    "SELECT name FROM pgcontext.collection WHERE id = %s", (collection_id,)
+                ).fetchone()
+                if row is None:
+                    raise LookupError(f"collection id {collection_id} no longer exists")
+                info = catalog.get_collection(conn, row[0])
+                ts_oid = writer.ts_config_oid(conn, info)
+            processor = BatchProcessor(info, self.embedder_for(info))
+            self._collections[collection_id] = (info, processor, ts_oid)
+        return self._collections[collection_id]
+
+    # -- writer thread --------------------------------------------------------------------
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._writes.get()
+            try:
+                if item is None:
+                    return
+                self._write(item)
+            finally:
+                self._writes.task_done()
+
+    def _write(self, item: _Prepared) -> None:
+        job = item.job
+        _, _, ts_oid = self._collections[job.collection_id]
+
+        def finish(outcome: Outcome) -> None:
+            if not queue.finish(conn, job.id, self.options.name, outcome.as_result()):
+                raise LeaseLostError(f"job {job.id} was taken over by another worker")
+
+        try:
+            with self.pool.connection() as conn:
+                outcome = item.processor.write(conn, item.batch, ts_oid, finish)
+        except LeaseLostError as exc:
+            log.warning("%s; its work was rolled back", exc)
+            self._forget(job.id)
+            return
+        except Exception as exc:
+            self._fail(job, exc)
+            return
+        self._forget(job.id)
+        self.report.add(outcome)
+        self.report.seconds = time.perf_counter() - self._started
+        if self.progress:
+            self.progress(self.report)
+
+    # -- failures, leases -----------------------------------------------------------------
+
+    def _fail(self, job: queue.Job, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning(
+            "job %d attempt %d/%d failed: %s", job.id, job.attempts, job.max_attempts, error
+        )
+        try:
+            with self.pool.connection() as conn:
+                status = queue.fail(
+                    conn,
+                    job.id,
+                    self.options.name,
+                    error,
+                    backoff_seconds=self.options.backoff_seconds,
+                )
+            if status == "failed":
+                log.error("job %d failed for good: %s", job.id, error)
+        except psycopg.Error as db_exc:
+            # The database is away: the lease will expire and the job be claimed again.
+            log.warning("could not record the failure of job %d: %s", job.id, db_exc)
+        self._forget(job.id)
+
+    def _forget(self, job_id: int) -> None:
+        with self._held_lock:
+            self._held.discard(job_id)
+
+    def _heartbeat_loop(self) -> None:
+        interval = max(self.options.lease_seconds / 3, 0.05)
+        while not self._stop.wait(interval):
+            with self._held_lock:
+                held = sorted(self._held)
+            if not held:
+                continue
+            try:
+                with self.pool.connection() as conn:
+                    queue.heartbeat(conn, self.options.name, held, self.options.lease_seconds)
+            except psycopg.Error as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    def _release_held(self) -> None:
+        with self._held_lock:
+            held = sorted(self._held)
+            self._held.clear()
+        if not held:
+            return
+        try:
+            with self.pool.connection() as conn:
+                queue.release(conn, self.options.name, held)
+        except psycopg.Error as exc:
+            log.warning("could not release jobs %s (their leases will expire): %s", held, exc)
