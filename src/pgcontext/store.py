@@ -21,7 +21,7 @@ from pgcontext.db import migrate
 from pgcontext.db.connection import open_pool
 from pgcontext.db.embedded import embedded_url
 from pgcontext.embed.base import Embedder
-from pgcontext.embed.registry import resolve
+from pgcontext.embed.registry import load_plugin, resolve
 from pgcontext.errors import ConfigError, ModelLoadError, ModelMismatchError
 from pgcontext.ingest import queue, writer
 from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS, enqueue_items
@@ -97,6 +97,11 @@ class Store:
         for known in (key, name, location):
             if known in self._embedders:
                 return self._embedders[known]
+        if key.startswith("python:"):
+            embedder = load_plugin(key)
+            self.register_embedder(embedder)
+            self._embedders[key] = embedder
+            return embedder
         from pgcontext.embed.sentence import cached_embedder
 
         log.info("loading embedding model %s from %s", name, location)

@@ -7,7 +7,9 @@ words' directions, so texts sharing words are near each other. No model, no torc
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import time
 
 import numpy as np
 
@@ -17,14 +19,20 @@ _WORD = re.compile(r"\w+|[^\w\s]")
 
 
 class FakeEmbedder:
-    def __init__(self, dimensions: int = 16, max_tokens: int = 64, name: str = "fake") -> None:
+    def __init__(
+        self,
+        dimensions: int = 16,
+        max_tokens: int = 64,
+        name: str = "fake",
+        location: str | None = None,
+    ) -> None:
         self._spec = ModelSpec(
             name=name,
             revision=f"fake-{dimensions}-{max_tokens}",
             dimensions=dimensions,
             normalized=True,
             max_tokens=max_tokens,
-            location=f"fake:{name}",
+            location=location or f"fake:{name}",
         )
         self.calls: list[list[str]] = []
         self.fail_next = 0
@@ -61,3 +69,23 @@ class FakeEmbedder:
 
     def count_tokens(self, text: str) -> int:
         return len(_WORD.findall(text))
+
+
+PLUGIN = "python:tests.support.fake_embedder:from_env"
+
+
+class SlowFakeEmbedder(FakeEmbedder):
+    """The fake with a delay per batch, for tests that kill or race worker processes."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__(location=PLUGIN)
+        self.delay = delay
+
+    def embed_documents(self, texts: list[str]) -> Vectors:
+        time.sleep(self.delay)
+        return super().embed_documents(texts)
+
+
+def from_env() -> FakeEmbedder:
+    """Factory for `PGCONTEXT_MODEL=python:tests.support.fake_embedder:from_env`."""
+    return SlowFakeEmbedder(float(os.environ.get("FAKE_EMBED_DELAY", "0")))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
+from pgcontext.embed.base import Embedder
 from pgcontext.errors import ModelLoadError
 
 
@@ -35,3 +38,20 @@ def resolve(model: str, default: str) -> tuple[str, str]:
     if path.is_dir():
         return path.resolve().name, str(path.resolve())
     return name, name
+
+
+def load_plugin(spec: str) -> Embedder:
+    """`python:package.module:factory`: an Embedder made by calling `factory()`.
+
+    For embedders that are not sentence-transformers models (an API client, a test double):
+    any object with the `Embedder` interface works.
+    """
+    target = spec.removeprefix("python:")
+    module_name, _, attribute = target.partition(":")
+    if not module_name or not attribute:
+        raise ModelLoadError(f"model {spec!r}: write python:package.module:factory")
+    try:
+        factory = getattr(importlib.import_module(module_name), attribute)
+        return cast(Embedder, factory())
+    except Exception as exc:  # import errors, a missing attribute, the factory's own errors
+        raise ModelLoadError(f"cannot load embedder {spec!r}: {exc}") from exc

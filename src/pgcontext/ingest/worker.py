@@ -108,13 +108,14 @@ class Worker:
         while not self._stop.is_set():
             try:
                 jobs = self._claim()
+                if not jobs and opts.once and self._drained():
+                    return
             except psycopg.OperationalError as exc:
-                log.warning("database unavailable (%s); retrying in %.0fs", exc, opts.poll_seconds)
+                # The server restarted or the network broke: the pool reconnects.
+                log.warning("database unavailable (%s); retrying", str(exc).strip())
                 self._stop.wait(opts.poll_seconds)
                 continue
             if not jobs:
-                if opts.once and self._drained():
-                    return
                 self._stop.wait(opts.poll_seconds)
                 continue
             for job in jobs:
