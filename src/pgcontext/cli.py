@@ -329,6 +329,30 @@ def _stop_on_signals(stop: Callable[[], None]) -> None:
 
 
 @main.command()
+@_collection_option
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="File to write [default: standard output].",
+)
+def export(collection: str, out: Path | None) -> None:
+    """Write a collection's chunks as JSONL with their embeddings.
+
+    Each line: document, chunk_id, position, title, text, metadata, span, token_count,
+    heading, model, embedding. `pgcontext ingest FILE -c NAME` on another database
+    restores the collection without re-embedding (the model is checked on the way in).
+    """
+    with _store() as store:
+        if out is None:
+            count = store.export(collection, sys.stdout.buffer)
+        else:
+            with out.open("wb") as handle:
+                count = store.export(collection, handle)
+    click.echo(f"exported {count} chunks of {collection}", err=True)
+
+
+@main.command()
 @click.option("--collection", "-c", metavar="NAME", help="Only this collection's jobs.")
 def retry(collection: str | None) -> None:
     """Put failed ingest jobs back in the queue, with their attempts reset."""

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 from psycopg_pool import ConnectionPool
 
@@ -23,8 +23,10 @@ from pgcontext.db.embedded import embedded_url
 from pgcontext.embed.base import Embedder
 from pgcontext.embed.registry import load_plugin, resolve
 from pgcontext.errors import ConfigError, ModelLoadError, ModelMismatchError
+from pgcontext.export import write_export
 from pgcontext.ingest import queue, writer
 from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS, enqueue_items
+from pgcontext.ingest.imports import Importer
 from pgcontext.ingest.pipeline import IngestReport, Outcome, Progress
 from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem, iter_documents
 from pgcontext.ingest.worker import Worker, WorkerOptions
@@ -190,14 +192,28 @@ class Store:
             info = catalog.find_collection(conn, collection)
         if info is None:
             info = self.create_collection(collection, model=model, settings=settings)
-        if not enqueue_only:
+        if model is not None:
             self.collection_embedder(info, model)  # a wrong model fails before any work
         report = IngestReport(collection)
         run_id = queue.new_run_id()
         items = _as_items(sources, fields or JsonlFields(), max_bytes)
         with self._pool.connection() as conn:
+            importer = Importer(
+                conn,
+                info,
+                writer.ts_config_oid(conn, info),
+                # Only imports without token counts need the model (loaded on first use).
+                lambda text: self.collection_embedder(info).count_tokens(text),
+                report,
+            )
             enqueued = enqueue_items(
-                conn, info.id, items, report, run_id=run_id, job_documents=job_documents
+                conn,
+                info.id,
+                items,
+                report,
+                run_id=run_id,
+                importer=importer,
+                job_documents=job_documents,
             )
         report.queued_jobs = enqueued.jobs
         report.expected_documents = len(enqueued.seen)
@@ -224,6 +240,12 @@ class Store:
     ) -> IngestReport:
         """Run a queue worker in this process until it stops (see `pgcontext worker`)."""
         return self.worker(options, progress=progress).run()
+
+    def export(self, collection: str, out: IO[bytes]) -> int:
+        """Write the collection's chunks as JSONL (see pgcontext.export); returns the count."""
+        info = self.collection(collection)
+        with self._pool.connection() as conn:
+            return write_export(conn, info, out)
 
     def retry_failed(self, collection: str | None = None) -> int:
         """Put failed ingest jobs back in the queue; returns how many."""

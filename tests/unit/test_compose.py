@@ -63,7 +63,7 @@ def test_compose_file_is_schema_valid() -> None:
     parsed.validate()
     parsed.validate_volumes()
     spec = parsed.to_spec()
-    assert set(spec.services or {}) == {"db", "worker"}
+    assert set(spec.services or {}) == {"db", "init", "worker"}
 
 
 def test_schema_validator_rejects_a_broken_file() -> None:
@@ -165,3 +165,10 @@ def test_dockerfile_copies_only_existing_paths() -> None:
             *sources, _ = shlex.split(args)
             for source in sources:
                 assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
+
+
+def test_the_worker_works_the_queue_after_the_schema_is_made(compose: dict[str, Any]) -> None:
+    worker = services(compose)["worker"]
+    assert worker["command"] == ["worker"]
+    assert worker["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    assert services(compose)["init"]["command"] == ["db", "upgrade"]

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 
 from pgcontext.ingest import queue, writer
+from pgcontext.ingest.imports import Importer, group_chunks
 from pgcontext.ingest.pipeline import IngestReport, check_storable
 from pgcontext.ingest.sources import SourceDocument, SourceProblem
 
@@ -33,16 +34,17 @@ def enqueue_items(
     report: IngestReport,
     *,
     run_id: str,
+    importer: Importer,
     job_documents: int = DEFAULT_JOB_DOCUMENTS,
     max_attempts: int = 5,
 ) -> Enqueued:
     """Queue every new or changed document in jobs of `job_documents`, each committed at once.
 
     Unchanged documents are counted in `report` and never queued; unreadable inputs are
-    added to `report.problems`.
+    added to `report.problems`; documents that bring their own embeddings go to `importer`.
     """
     done = Enqueued()
-    for unit in _units(items, report, done.seen, job_documents):
+    for unit in _units(group_chunks(items), report, done.seen, job_documents, importer):
         stored = writer.stored_documents(conn, collection_id, [d.source for d in unit])
         changed = []
         for doc in unit:
@@ -55,6 +57,7 @@ def enqueue_items(
             done.jobs += queue.enqueue(
                 conn, collection_id, [changed], run_id=run_id, max_attempts=max_attempts
             )
+    importer.flush()
     return done
 
 
@@ -63,10 +66,14 @@ def _units(
     report: IngestReport,
     seen: set[str],
     size: int,
+    importer: Importer,
 ) -> Iterator[list[SourceDocument]]:
     unit: list[SourceDocument] = []
     for item in items:
         seen.add(item.source)
+        if isinstance(item, SourceDocument) and item.chunks:
+            importer.add(item)
+            continue
         checked = check_storable(item) if isinstance(item, SourceDocument) else item
         if isinstance(checked, SourceProblem):
             log.warning("skipped %s: %s", checked.source, checked.reason)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from pgcontext.errors import SourceError
 from pgcontext.ingest.parsing import decode_text, html_to_text, markdown_title, normalise_newlines
 
@@ -35,13 +37,28 @@ _EMPTY = "empty document, nothing to index"
 
 
 @dataclass(frozen=True)
+class PrecomputedChunk:
+    """A chunk that arrives with its embedding (an export, or vectors made elsewhere)."""
+
+    position: int
+    text: str
+    start: int
+    end: int
+    embedding: list[float]
+    heading: str | None = None
+    token_count: int | None = None
+    model: str | None = None  # the model name or "name@revision" the record says it used
+
+
+@dataclass(frozen=True)
 class SourceDocument:
-    """One document to chunk and embed."""
+    """One document to chunk and embed (or, with `chunks`, to store as it comes)."""
 
     source: str  # unique within a collection: absolute posix path, or the JSONL record id
     title: str | None
     text: str  # plain text to be chunked, never empty or whitespace only
     metadata: dict[str, Any]  # JSON-serialisable
+    chunks: tuple[PrecomputedChunk, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -213,7 +230,9 @@ class _Reader:
         """Pass a document through unless its source was yielded before in this call."""
         if isinstance(item, SourceProblem):
             return item
-        first = self.ids_seen.setdefault(item.source, where)
+        # Chunks with embeddings share their document's source: each position is one record.
+        key = f"{item.source}#{item.chunks[0].position}" if item.chunks else item.source
+        first = self.ids_seen.setdefault(key, where)
         if first != where:
             reason = f"duplicate id {item.source!r}, first used at {first}; ids must be unique"
             return SourceProblem(where, reason)
@@ -283,8 +302,15 @@ def _file_document(path: Path, text: str, format_: str) -> SourceDocument | Sour
 
 
 def _loads(text: str) -> Any:
-    """json.loads, refusing NaN and Infinity: they are not JSON and jsonb rejects them."""
-    return json.loads(text, parse_constant=_reject_constant)
+    """Parse JSON, refusing NaN and Infinity: they are not JSON and jsonb rejects them.
+
+    orjson is several times faster (it matters for lines of embeddings); on an error, the
+    standard parser runs again for its clearer message.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text, parse_constant=_reject_constant)
 
 
 def _reject_constant(name: str) -> Any:
@@ -311,6 +337,8 @@ def _record_document(
     """Turn one JSON record into a document; `where` is its location, the fallback id."""
     if not isinstance(record, dict):
         return SourceProblem(where, f"record is a JSON {_json_type(record)}, not an object")
+    if "embedding" in record:
+        return _embedded_record(record, fields, where)
     id_key = _id_key(record, fields.id)
     source = where if id_key is None else _as_id(record.get(id_key))
     if source is None:
@@ -380,3 +408,85 @@ def _record_metadata(record: dict[str, Any], used: set[str]) -> dict[str, Any]:
         del rest["metadata"]
         return {**nested, **rest}
     return rest
+
+
+def _embedded_record(
+    record: dict[str, Any], fields: JsonlFields, where: str
+) -> SourceDocument | SourceProblem:
+    """A record with its own `embedding`: one chunk, stored as is (no chunking, no model).
+
+    `pgcontext export` writes these (with `document`, `position`, `span`, `heading`,
+    `token_count`, `model`); a record of another program needs only an id, a text and the
+    embedding, and becomes a one-chunk document.
+    """
+    vector = record["embedding"]
+    if (
+        not isinstance(vector, list)
+        or not vector
+        or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in vector)
+    ):
+        return SourceProblem(where, "embedding is not a non-empty list of numbers")
+    if "document" in record:
+        source = _as_id(record["document"])
+    else:
+        id_key = _id_key(record, fields.id)
+        source = where if id_key is None else _as_id(record.get(id_key))
+    text_key = _text_key(record, fields.text)
+    text = record.get(text_key) if text_key else None
+    if source is None or not isinstance(text, str) or not text.strip():
+        return SourceProblem(where, "a record with an embedding needs an id and a non-empty text")
+    position = record.get("position", 0)
+    span = record.get("span") or [0, len(text)]
+    if not isinstance(position, int) or position < 0 or not _is_span(span, len(text)):
+        return SourceProblem(where, "position must be a whole number >= 0 and span [start, end]")
+    known = {
+        "document",
+        "chunk_id",
+        "position",
+        "span",
+        "heading",
+        "token_count",
+        "model",
+        "embedding",
+        "title",
+        "metadata",
+        fields.id or "_id",
+        "id",
+        text_key,
+    }
+    nested = record.get("metadata")
+    metadata = (
+        nested if isinstance(nested, dict) else {k: v for k, v in record.items() if k not in known}
+    )
+    chunk = PrecomputedChunk(
+        position=position,
+        text=text,
+        start=span[0],
+        end=span[1],
+        embedding=vector,
+        heading=record.get("heading") if isinstance(record.get("heading"), str) else None,
+        token_count=record.get("token_count")
+        if isinstance(record.get("token_count"), int)
+        else None,
+        model=_model_label(record.get("model")),
+    )
+    return SourceDocument(source, _as_title(record.get("title")), text, metadata, (chunk,))
+
+
+def _is_span(span: Any, length: int) -> bool:
+    return (
+        isinstance(span, list)
+        and len(span) == 2
+        and all(isinstance(x, int) for x in span)
+        and 0 <= span[0] <= span[1]
+        and span[1] - span[0] == length
+    )
+
+
+def _model_label(model: Any) -> str | None:
+    if isinstance(model, str):
+        return model
+    if isinstance(model, dict) and isinstance(model.get("name"), str):
+        revision = model.get("revision")
+        return f"{model['name']}@{revision}" if isinstance(revision, str) else model["name"]
+    return None

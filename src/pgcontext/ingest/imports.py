@@ -1,0 +1,146 @@
+"""Chunks that arrive with their embeddings: checked against the collection, written as is.
+
+No queue and no model: the work is parsing and COPY, done right where the input is read,
+in one transaction per batch like everything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from pgcontext.catalog import CollectionInfo
+from pgcontext.ingest import writer
+from pgcontext.ingest.chunking import Chunk
+from pgcontext.ingest.pipeline import IngestReport, check_storable
+from pgcontext.ingest.sources import PrecomputedChunk, SourceDocument, SourceProblem
+
+Conn = psycopg.Connection[Any]
+Item = SourceDocument | SourceProblem
+
+BATCH_CHUNKS = 2000
+
+
+def group_chunks(items: Iterable[Item]) -> Iterator[Item]:
+    """Merge consecutive one-chunk records of one document (as an export lists them)."""
+    pending: SourceDocument | None = None
+    for item in items:
+        if isinstance(item, SourceDocument) and item.chunks:
+            if pending is not None and pending.source == item.source:
+                pending = replace(pending, chunks=pending.chunks + item.chunks)
+                continue
+            if pending is not None:
+                yield _stitched(pending)
+            pending = item
+            continue
+        if pending is not None:
+            yield _stitched(pending)
+            pending = None
+        yield item
+    if pending is not None:
+        yield _stitched(pending)
+
+
+def _stitched(doc: SourceDocument) -> SourceDocument:
+    """The document text rebuilt from its chunks' spans (overlaps written once)."""
+    chunks = tuple(sorted(doc.chunks, key=lambda c: c.position))
+    if len(chunks) == 1:
+        return replace(doc, chunks=chunks)
+    text = ""
+    for chunk in chunks:
+        if chunk.start > len(text):
+            text += " " * (chunk.start - len(text))
+        text = text[: chunk.start] + chunk.text + text[chunk.end :]
+    return replace(doc, text=text, chunks=chunks)
+
+
+@dataclass
+class Importer:
+    """Buffers documents with embeddings and writes them in batches of BATCH_CHUNKS."""
+
+    conn: Conn
+    collection: CollectionInfo
+    ts_oid: int
+    count_tokens: Callable[[str], int]
+    report: IngestReport
+    batch: list[SourceDocument] = field(default_factory=list)
+    size: int = 0
+
+    def add(self, doc: SourceDocument) -> None:
+        problem = self._check(doc)
+        if problem is not None:
+            self.report.problems.append(problem)
+            return
+        self.batch.append(doc)
+        self.size += len(doc.chunks)
+        if self.size >= BATCH_CHUNKS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        batch, self.batch, self.size = self.batch, [], 0
+        stored = writer.stored_documents(self.conn, self.collection.id, [d.source for d in batch])
+        prepared = []
+        for doc in batch:
+            digest = _content_hash(doc)
+            previous = stored.get(doc.source)
+            if previous is not None and previous.content_hash == digest:
+                self.report.unchanged += 1
+                continue
+            prepared.append(self._prepared(doc, digest))
+            if previous is None:
+                self.report.added += 1
+            else:
+                self.report.updated += 1
+            self.report.chunks_written += len(doc.chunks)
+        with self.conn.transaction():
+            writer.write_batch(self.conn, self.collection, prepared, self.ts_oid)
+
+    def _check(self, doc: SourceDocument) -> SourceProblem | None:
+        checked = check_storable(doc)
+        if isinstance(checked, SourceProblem):
+            return checked
+        model = self.collection.model
+        for chunk in doc.chunks:
+            if len(chunk.embedding) != model.dimensions:
+                return SourceProblem(
+                    doc.source,
+                    f"chunk {chunk.position}: embedding has {len(chunk.embedding)} dimensions, "
+                    f"collection {self.collection.name!r} ({model.name}) has {model.dimensions}",
+                )
+            if chunk.model is not None and not _same_model(chunk.model, model.name, model.revision):
+                return SourceProblem(
+                    doc.source,
+                    f"chunk {chunk.position}: embedded with {chunk.model}, but collection "
+                    f"{self.collection.name!r} uses {model.name}@{model.revision}",
+                )
+        return None
+
+    def _prepared(self, doc: SourceDocument, digest: str) -> writer.PreparedDocument:
+        chunks = [_chunk(c, self.count_tokens) for c in doc.chunks]
+        vectors = np.asarray([c.embedding for c in doc.chunks], dtype=np.float32)
+        return writer.PreparedDocument(doc, digest, chunks, vectors)
+
+
+def _chunk(chunk: PrecomputedChunk, count_tokens: Callable[[str], int]) -> Chunk:
+    tokens = chunk.token_count if chunk.token_count is not None else count_tokens(chunk.text)
+    return Chunk(chunk.position, chunk.text, chunk.start, chunk.end, tokens, chunk.heading)
+
+
+def _same_model(label: str, name: str, revision: str) -> bool:
+    said_name, _, said_revision = label.partition("@")
+    return said_name == name and (not said_revision or said_revision == revision)
+
+
+def _content_hash(doc: SourceDocument) -> str:
+    """Text, title, metadata and the vectors themselves decide "unchanged"."""
+    digest = hashlib.sha256(writer.content_hash(doc).encode())
+    for chunk in doc.chunks:
+        digest.update(np.asarray(chunk.embedding, dtype=np.float32).tobytes())
+    return digest.hexdigest()
