@@ -11,6 +11,6 @@ test: setup
 	.venv/bin/python -m pytest -q
 
 lint: setup
-	.venv/bin/ruff check src tests migrations
-	.venv/bin/ruff format --check src tests migrations
+	.venv/bin/ruff check src tests migrations benchmarks
+	.venv/bin/ruff format --check src tests migrations benchmarks
 	.venv/bin/mypy

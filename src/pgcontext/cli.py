@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,10 +36,13 @@ def _json(data: Any) -> None:
 
 
 @contextmanager
-def _store(upgrade: bool | None = None) -> Iterator[Store]:
+def _store(upgrade: bool | None = None, *, batch_size: int | None = None) -> Iterator[Store]:
     """Open the store; every pgcontext error becomes a one-line message and exit code 1."""
     try:
-        with Store.open(upgrade=upgrade) as store:
+        settings = Settings.from_env()
+        if batch_size is not None:
+            settings = replace(settings, batch_size=batch_size)
+        with Store.open(upgrade=upgrade, settings=settings) as store:
             yield store
     except PgContextError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -185,11 +189,11 @@ def db_stop() -> None:
     help="Only queue the work, for `pgcontext worker` processes (here or on other machines).",
 )
 @click.option(
-    "--batch-size",
-    type=click.IntRange(1, 10_000),
-    default=32,
+    "--job-size",
+    type=click.IntRange(1, 100_000),
+    default=256,
     show_default=True,
-    help="Documents per queue job (one transaction each).",
+    help="Most documents per queue job (one transaction each; jobs also end at ~256 chunks).",
 )
 @_json_option
 def ingest(
@@ -206,7 +210,7 @@ def ingest(
     prune: bool,
     max_bytes: int,
     enqueue: bool,
-    batch_size: int,
+    job_size: int,
     as_json: bool,
 ) -> None:
     """Read, chunk, embed and store documents: files, folders, JSONL/JSON, or - for stdin.
@@ -238,7 +242,7 @@ def ingest(
                 max_bytes=max_bytes,
                 progress=progress,
                 enqueue_only=enqueue,
-                job_documents=batch_size,
+                job_documents=job_size,
             )
         finally:
             progress.close()
@@ -270,8 +274,20 @@ def ingest(
     show_default=True,
     help="Seconds before the first retry of a failed job; doubles on each attempt.",
 )
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 4096),
+    help="Passages per model forward pass [default: PGCONTEXT_BATCH_SIZE or 64].",
+)
 @_json_option
-def worker(once: bool, concurrency: int, lease: float, backoff: float, as_json: bool) -> None:
+def worker(
+    once: bool,
+    concurrency: int,
+    lease: float,
+    backoff: float,
+    batch_size: int | None,
+    as_json: bool,
+) -> None:
     """Work the ingest queue: claim jobs, embed, write; many workers may share one queue.
 
     Each job is written in one transaction together with its queue update, so a killed
@@ -284,9 +300,9 @@ def worker(once: bool, concurrency: int, lease: float, backoff: float, as_json: 
 
     options = WorkerOptions(lease_seconds=lease, backoff_seconds=backoff, once=once)
     if concurrency > 1:
-        _spawn_workers(concurrency - 1, once, lease, backoff)
+        _spawn_workers(concurrency - 1, once, lease, backoff, batch_size)
     progress = IngestProgress()
-    with _store() as store:
+    with _store(batch_size=batch_size) as store:
         runner = store.worker(options, progress=progress)
         _stop_on_signals(runner.stop)
         try:
@@ -299,7 +315,9 @@ def worker(once: bool, concurrency: int, lease: float, backoff: float, as_json: 
         sys.exit(1)
 
 
-def _spawn_workers(count: int, once: bool, lease: float, backoff: float) -> None:
+def _spawn_workers(
+    count: int, once: bool, lease: float, backoff: float, batch_size: int | None
+) -> None:
     """More worker processes; each is a plain `pgcontext worker` and exits on its own."""
     args = [
         sys.executable,
@@ -313,6 +331,8 @@ def _spawn_workers(count: int, once: bool, lease: float, backoff: float) -> None
     ]
     if once:
         args.append("--once")
+    if batch_size is not None:
+        args += ["--batch-size", str(batch_size)]
     for _ in range(count):
         subprocess.Popen(args)
 

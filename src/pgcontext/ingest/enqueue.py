@@ -18,7 +18,11 @@ log = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[Any]
 
-DEFAULT_JOB_DOCUMENTS = 32
+DEFAULT_JOB_DOCUMENTS = 256
+# A job also ends at about this many characters: ~256 chunks of a 254-token model. The
+# model embeds each job in one call, and calls of a few hundred passages are nearly as
+# efficient as one call over everything (it sorts by length to pad less).
+DEFAULT_JOB_CHARACTERS = 256 * 1000
 
 
 @dataclass
@@ -36,15 +40,18 @@ def enqueue_items(
     run_id: str,
     importer: Importer,
     job_documents: int = DEFAULT_JOB_DOCUMENTS,
+    job_characters: int = DEFAULT_JOB_CHARACTERS,
     max_attempts: int = 5,
 ) -> Enqueued:
-    """Queue every new or changed document in jobs of `job_documents`, each committed at once.
+    """Queue every new or changed document in jobs of at most `job_documents` documents
+    and about `job_characters` characters, each committed at once.
 
     Unchanged documents are counted in `report` and never queued; unreadable inputs are
     added to `report.problems`; documents that bring their own embeddings go to `importer`.
     """
     done = Enqueued()
-    for unit in _units(group_chunks(items), report, done.seen, job_documents, importer):
+    limits = (job_documents, job_characters)
+    for unit in _units(group_chunks(items), report, done.seen, limits, importer):
         stored = writer.stored_documents(conn, collection_id, [d.source for d in unit])
         changed = []
         for doc in unit:
@@ -65,10 +72,12 @@ def _units(
     items: Iterable[SourceDocument | SourceProblem],
     report: IngestReport,
     seen: set[str],
-    size: int,
+    limits: tuple[int, int],
     importer: Importer,
 ) -> Iterator[list[SourceDocument]]:
+    max_documents, max_characters = limits
     unit: list[SourceDocument] = []
+    characters = 0
     for item in items:
         seen.add(item.source)
         if isinstance(item, SourceDocument) and item.chunks:
@@ -80,8 +89,9 @@ def _units(
             report.problems.append(checked)
             continue
         unit.append(checked)
-        if len(unit) >= size:
+        characters += len(checked.text)
+        if len(unit) >= max_documents or characters >= max_characters:
             yield unit
-            unit = []
+            unit, characters = [], 0
     if unit:
         yield unit

@@ -19,13 +19,13 @@ from pgcontext.ingest.sources import SourceDocument
 
 Conn = psycopg.Connection[Any]
 
-_COPY_CHUNKS = (
+COPY_CHUNKS = (
     "COPY pgcontext.chunk (collection_id, document_id, position, text, text_hash, token_count,"
     " char_start, char_end, metadata, ts_config, embedding) FROM STDIN WITH (FORMAT BINARY)"
 )
 # regconfig goes over binary COPY as its oid, hence "oid" here.
 # The column is plain vector for every collection; halfvec only shapes a collection's index.
-_COPY_TYPES = [
+COPY_TYPES = [
     "int4",
     "int8",
     "int4",
@@ -114,8 +114,8 @@ def write_batch(
     with conn.transaction():
         doc_ids = _upsert_documents(conn, collection.id, batch)
         conn.execute("DELETE FROM pgcontext.chunk WHERE document_id = ANY(%s)", (doc_ids,))
-        with conn.cursor() as cur, cur.copy(_COPY_CHUNKS) as copy:
-            copy.set_types(_COPY_TYPES)
+        with conn.cursor() as cur, cur.copy(COPY_CHUNKS) as copy:
+            copy.set_types(COPY_TYPES)
             for doc_id, prepared in zip(doc_ids, batch, strict=True):
                 for chunk, vector in zip(prepared.chunks, prepared.embeddings, strict=True):
                     copy.write_row(
