@@ -275,11 +275,13 @@ def test_characters_postgres_cannot_store_are_reported_not_fatal(
         '{"_id": "meta-nul", "text": "fine text", "note": "x\\u0000y"}',
         '{"_id": "surrogate", "text": "lone \\ud800 surrogate"}',
         '{"_id": "good-2", "text": "Dogs bark."}',
+        # The six characters \u0000 (as the JSON docs write them) are ordinary text.
+        '{"_id": "literal", "text": "JSON escapes NUL as \\\\u0000 in strings."}',
     ]
     path = tmp_path / "records.jsonl"
     path.write_text("\n".join(records) + "\n", encoding="utf-8")
     report = store.ingest("animals", [path])
-    assert report.added == 2
+    assert report.added == 3
     reasons = {p.source: p.reason for p in report.problems}
     assert set(reasons) == {"nul", "meta-nul", "surrogate"}
     assert "NUL" in reasons["nul"] and "surrogate" in reasons["surrogate"]

@@ -165,3 +165,17 @@ def test_a_database_restart_does_not_stop_a_worker(own_server: Any, tmp_path: Pa
     finish(worker)
     assert counts(db_url) == {"done": 10}
     assert_each_document_stored_once(db_url, 30)
+
+
+def test_concurrency_starts_more_worker_processes(db_url: str, tmp_path: Path) -> None:
+    with plugin_store(db_url, tmp_path) as store:
+        store.ingest("c", documents(48), enqueue_only=True, job_documents=2)
+    parent = start_worker(db_url, "--once", "--concurrency", "2", delay=0.3)
+    finish(parent)
+    wait_for(lambda: counts(db_url) == {"done": 24})
+    with psycopg.connect(db_url) as conn:
+        owners = conn.execute(
+            "SELECT count(DISTINCT result->>'worker') FROM pgcontext.ingest_queue"
+        ).fetchone()
+    assert owners == (2,)
+    assert_each_document_stored_once(db_url, 48)

@@ -232,16 +232,27 @@ def check_storable(doc: SourceDocument) -> SourceDocument | SourceProblem:
     JSON escapes let NUL characters and lone surrogates past the UTF-8 check of the file:
     text columns reject NUL, jsonb rejects \\u0000, and neither encodes a lone surrogate.
     """
+    values = [doc.source, doc.title, doc.text, doc.metadata]
     try:
-        payload = json.dumps([doc.source, doc.title, doc.text, doc.metadata], ensure_ascii=False)
-        payload.encode("utf-8")
+        json.dumps(values, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         return SourceProblem(doc.source, "contains a lone UTF-16 surrogate (\\ud800-\\udfff)")
     except (TypeError, ValueError) as exc:
         return SourceProblem(doc.source, f"metadata is not JSON-serialisable: {exc}")
-    if "\x00" in payload or "\\u0000" in payload:
+    if _has_nul(values):
         return SourceProblem(doc.source, "contains a NUL character, which PostgreSQL cannot store")
     return doc
+
+
+def _has_nul(value: Any) -> bool:
+    """A real NUL character anywhere (the six characters "\\u0000" in a text are fine)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _last_of_each_source(batch: Iterable[SourceDocument]) -> list[SourceDocument]:

@@ -188,7 +188,8 @@ class Worker:
         _, _, ts_oid = self._collections[job.collection_id]
 
         def finish(outcome: Outcome) -> None:
-            if not queue.finish(conn, job.id, self.options.name, outcome.as_result()):
+            result = {**outcome.as_result(), "worker": self.options.name}
+            if not queue.finish(conn, job.id, self.options.name, result):
                 raise LeaseLostError(f"job {job.id} was taken over by another worker")
 
         try:
