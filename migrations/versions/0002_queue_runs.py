@@ -18,9 +18,7 @@ depends_on = None
 def upgrade() -> None:
     op.execute("ALTER TABLE pgcontext.ingest_queue ADD COLUMN run_id text")
     # What processing a job did: counts, the sources it saw, the inputs it could not index.
-    op.execute(
-        "ALTER TABLE pgcontext.ingest_queue ADD COLUMN result jsonb NOT NULL DEFAULT '{}'"
-    )
+    op.execute("ALTER TABLE pgcontext.ingest_queue ADD COLUMN result jsonb NOT NULL DEFAULT '{}'")
     op.execute("CREATE INDEX ingest_queue_run_idx ON pgcontext.ingest_queue (run_id, status)")
 
 
