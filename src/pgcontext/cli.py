@@ -304,9 +304,9 @@ def worker(
     progress = IngestProgress()
     with _store(batch_size=batch_size) as store:
         runner = store.worker(options, progress=progress)
-        _stop_on_signals(runner.stop)
         try:
-            report = runner.run()
+            with _stop_on_signals(runner.stop):
+                report = runner.run()
         finally:
             progress.close()
     report.collection = "queue"
@@ -337,15 +337,24 @@ def _spawn_workers(
         subprocess.Popen(args)
 
 
-def _stop_on_signals(stop: Callable[[], None]) -> None:
+@contextmanager
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
+    """First SIGINT/SIGTERM: `stop()` (finish the job in hand); a second one aborts."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
     def handle(signum: int, frame: object) -> None:
         click.echo(f"signal {signum}: finishing the job in hand (again to abort)", err=True)
         stop()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
-    signal.signal(signal.SIGINT, handle)
-    signal.signal(signal.SIGTERM, handle)
+    for sig in previous:
+        signal.signal(sig, handle)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @main.command()
@@ -506,6 +515,13 @@ def status(as_json: bool) -> None:
         f"queue: {queue['queued']} queued, {queue['running']} running, {queue['done']} done, "
         f"{queue['failed']} failed"
     )
+    for error in queue["errors"]:
+        click.echo(
+            f"  job {error['job']} ({error['collection']}, {error['status']} after "
+            f"{error['attempts']} attempts, first document {error['source']}): {error['error']}"
+        )
+    if queue["failed"]:
+        click.echo("  `pgcontext retry` queues failed jobs again")
 
 
 @main.command("eval")

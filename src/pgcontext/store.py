@@ -349,9 +349,13 @@ class Store:
                     "SELECT status, count(*) FROM pgcontext.ingest_queue GROUP BY status"
                 ).fetchall()
             )
+            # Errors of jobs still failing or waiting to retry; done jobs keep theirs in the
+            # table as history, but they are no longer a problem.
             errors = conn.execute(
-                "SELECT source, last_error FROM pgcontext.ingest_queue"
-                " WHERE last_error IS NOT NULL ORDER BY updated_at DESC LIMIT 10"
+                "SELECT q.id, c.name, q.source, q.status, q.attempts, q.last_error"
+                " FROM pgcontext.ingest_queue q JOIN pgcontext.collection c"
+                " ON c.id = q.collection_id WHERE q.last_error IS NOT NULL AND q.status <> 'done'"
+                " ORDER BY q.updated_at DESC LIMIT 10"
             ).fetchall()
         return {
             "collections": [
@@ -360,7 +364,17 @@ class Store:
             ],
             "queue": {
                 **{s: int(queue.get(s, 0)) for s in ("queued", "running", "done", "failed")},
-                "errors": [{"source": s, "error": e} for s, e in errors],
+                "errors": [
+                    {
+                        "job": j,
+                        "collection": c,
+                        "source": s,
+                        "status": st,
+                        "attempts": a,
+                        "error": e,
+                    }
+                    for j, c, s, st, a, e in errors
+                ],
             },
         }
 

@@ -53,6 +53,9 @@ def test_every_command_explains_itself() -> None:
         "eval",
         "db",
         "db upgrade",
+        "worker",
+        "retry",
+        "export",
     ]:
         result = CliRunner().invoke(main, [*command.split(), "--help"])
         assert result.exit_code == 0, result.output
@@ -158,3 +161,32 @@ def test_eval_reports_metrics_on_a_beir_dataset(run: Any, tmp_path: Path) -> Non
 
     missing = run("eval", str(tmp_path / "nowhere"))
     assert missing.exit_code == 1 and "nowhere" in missing.output
+
+
+def test_enqueue_then_worker_then_export(run: Any, docs: Path, tmp_path: Path) -> None:
+    queued = json.loads(run("ingest", str(docs), "-c", "kb", "--enqueue", "--json").output)
+    assert (queued["queued_jobs"], queued["added"]) == (1, 0)
+    status = json.loads(run("status", "--json").output)
+    assert status["queue"]["queued"] == 1
+
+    worked = run("worker", "--once", "--json")
+    assert worked.exit_code == 0, worked.output
+    assert json.loads(worked.output)["added"] == 3
+    status = json.loads(run("status", "--json").output)
+    assert (status["queue"]["queued"], status["queue"]["done"]) == (0, 1)
+    assert status["collections"][0]["chunks"] >= 3
+
+    out = tmp_path / "kb.jsonl"
+    exported = run("export", "-c", "kb", "--out", str(out))
+    assert exported.exit_code == 0, exported.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == status["collections"][0]["chunks"]
+    assert len(lines[0]["embedding"]) == 384
+    assert lines[0]["model"]["name"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+    restored = json.loads(run("ingest", str(out), "-c", "kb-copy", "--json").output)
+    assert (restored["added"], restored["chunks_written"]) == (3, len(lines))
+    hits = json.loads(run("search", "tomatoes", "-c", "kb-copy", "-k", "1", "--json").output)
+    assert hits[0]["document"].endswith("garden.html")
+
+    assert "0 failed jobs queued again" in run("retry").output

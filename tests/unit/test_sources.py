@@ -335,3 +335,25 @@ class TestPydocTopics:
         assert all(d.source == f"pydoc:{d.title}" for d in documents)
         assert all(d.text.strip() for d in documents)
         assert documents[0].metadata == {"topic": documents[0].title, "format": "pydoc"}
+
+
+def test_jsonl_is_streamed_so_only_a_line_is_held_to_the_size_limit(tmp_path: Path) -> None:
+    records = [{"id": f"r{i}", "text": f"record number {i}"} for i in range(50)]
+    records.append({"id": "huge", "text": "x" * 500})
+    path = _jsonl(tmp_path / "big.jsonl", *records, {"id": "after", "text": "still read"})
+    assert path.stat().st_size > 400
+    documents, problems = _read(path, max_bytes=400)
+    assert len(documents) == 51 and documents[-1].source == "after"
+    (problem,) = problems
+    assert problem.source.endswith("big.jsonl:51") and "over the limit of 400" in problem.reason
+
+
+def test_a_bad_byte_on_a_later_jsonl_line_spoils_only_that_line(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(
+        b'{"id": "a", "text": "ok"}\n{"id": "b", "text": "caf\xe9"}\n'
+        b'{"id": "c", "text": "ok too"}\n'
+    )
+    documents, problems = _read(path)
+    assert [d.source for d in documents] == ["a", "c"]
+    assert problems[0].source.endswith("mixed.jsonl:2") and "UTF-8" in problems[0].reason

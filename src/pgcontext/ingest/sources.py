@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -172,6 +172,9 @@ class _Reader:
         if source in self.files_seen:
             return  # named twice, or both itself and through its folder
         self.files_seen.add(source)
+        if path.suffix.lower() == ".jsonl":
+            yield from self._jsonl_file(path)
+            return
         data = _read_bytes(path, self.max_bytes)
         if isinstance(data, SourceProblem):
             yield data
@@ -189,10 +192,41 @@ class _Reader:
         else:
             yield self._register(_file_document(path, text, _FORMATS.get(suffix, "txt")), source)
 
+    def _jsonl_file(self, path: Path) -> Iterator[_Item]:
+        """A JSONL file streamed line by line: any size, each line checked on its own."""
+        source = path.as_posix()
+        try:
+            with path.open("rb") as file:
+                yield from self._records(self._decoded_lines(file, source), source)
+        except OSError as exc:
+            yield SourceProblem(source, _os_reason(exc))
+
+    def _decoded_lines(self, file: IO[bytes], source: str) -> Iterator[tuple[int, str] | _Item]:
+        for number, raw in enumerate(file, start=1):  # binary mode: lines end at b"\n" only
+            where = f"{source}:{number}"
+            if len(raw) > self.max_bytes:
+                yield SourceProblem(where, f"line {number}: {_too_big(len(raw), self.max_bytes)}")
+                continue
+            try:
+                yield number, decode_text(raw.removesuffix(b"\n"), where)
+            except SourceError as exc:
+                if number == 1:  # a binary or UTF-16 file: one problem for the whole file
+                    yield SourceProblem(source, exc.reason)
+                    return
+                yield SourceProblem(where, f"line {number}: {exc.reason}")
+
     def _jsonl(self, text: str, origin: str) -> Iterator[_Item]:
-        records = 0
         # split("\n"), not splitlines(): U+2028 and friends may sit unescaped in JSON strings.
-        for number, line in enumerate(text.split("\n"), start=1):
+        yield from self._records(enumerate(text.split("\n"), start=1), origin)
+
+    def _records(self, lines: Iterable[tuple[int, str] | _Item], origin: str) -> Iterator[_Item]:
+        records = 0
+        for entry in lines:
+            if not isinstance(entry, tuple):
+                records += 1
+                yield entry
+                continue
+            number, line = entry
             if not line.strip():
                 continue
             records += 1
