@@ -14,15 +14,16 @@ import argparse
 import io
 import itertools
 import json
-import resource
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import psycopg
 from psycopg.types.json import Jsonb
 
@@ -83,7 +84,8 @@ def _bench(store: Store, url: str, corpus: Path, limit: int | None, tmp: Path) -
         with corpus.open() as src:
             source.write_text("".join(itertools.islice(src, limit)))
     print(f"{corpus.parent.name}: ingest end to end ...", file=sys.stderr)
-    report = store.ingest(name, [source])
+    with _PeakMemory() as memory:
+        report = store.ingest(name, [source])
     e2e_rate = report.chunks_embedded / report.seconds
 
     texts = _chunk_texts(url, name)
@@ -109,8 +111,32 @@ def _bench(store: Store, url: str, corpus: Path, limit: int | None, tmp: Path) -
         "raw": raw_rate,
         "import": import_rate,
         "copy": copy_rate,
-        "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_mib": memory.peak / 2**20,
     }
+
+
+class _PeakMemory:
+    """The largest resident set of this process while the block runs (sampled, 10 Hz)."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._done = threading.Event()
+        self._process = psutil.Process()
+
+    def __enter__(self) -> _PeakMemory:
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            if self._done.wait(0.1):
+                return
 
 
 def _chunk_texts(url: str, collection: str) -> list[str]:
@@ -170,7 +196,7 @@ def _print(rows: list[dict[str, Any]]) -> None:
     out = io.StringIO()
     out.write(
         "| corpus | documents | chunks | ingest s | end-to-end chunks/s | raw encode chunks/s"
-        " | ratio | import rows/s | bare COPY rows/s | ratio | peak RSS MiB |\n"
+        " | ratio | import rows/s | bare COPY rows/s | ratio | worker peak RSS MiB |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     for r in rows:

@@ -85,6 +85,7 @@ class Worker:
         self._stop.set()
 
     def run(self) -> IngestReport:
+        self._started = time.perf_counter()
         writer_thread = threading.Thread(target=self._write_loop, name="pgcontext-writer")
         beat_thread = threading.Thread(
             target=self._heartbeat_loop, daemon=True, name="pgcontext-heartbeat"
