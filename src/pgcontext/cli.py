@@ -533,8 +533,15 @@ def status(as_json: bool) -> None:
     help="Collection to search [default: eval-<dataset name>].",
 )
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score.")
+@click.option(
+    "--mode",
+    type=click.Choice(["dense", "keyword"]),
+    default="dense",
+    show_default=True,
+    help="dense: HNSW over embeddings; keyword: BM25 in SQL.",
+)
 @_json_option
-def eval_(dataset_dir: Path, collection: str | None, split: str, as_json: bool) -> None:
+def eval_(dataset_dir: Path, collection: str | None, split: str, mode: str, as_json: bool) -> None:
     """Score retrieval on a BEIR dataset: nDCG@10, Recall@10/100, MRR@10, latency.
 
     DATASET_DIR holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv. The corpus is
@@ -546,7 +553,12 @@ def eval_(dataset_dir: Path, collection: str | None, split: str, as_json: bool) 
     with _store() as store:
         try:
             result = run_eval(
-                store, dataset_dir, collection=collection, split=split, progress=progress
+                store,
+                dataset_dir,
+                collection=collection,
+                split=split,
+                progress=progress,
+                mode=mode,
             )
         finally:
             progress.close()

@@ -33,6 +33,7 @@ from pgcontext.ingest.worker import Worker, WorkerOptions
 from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH, dense_search
 from pgcontext.retrieve.filters import compile_filter
 from pgcontext.retrieve.hit import Hit
+from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1, keyword_search
 
 log = logging.getLogger(__name__)
 
@@ -297,6 +298,22 @@ class Store:
             ef_search=ef_search,
         )
         return hits, embedder
+
+    def keyword_search(
+        self,
+        collection: str,
+        query: str,
+        *,
+        k: int = 10,
+        filter: Mapping[str, Any] | None = None,
+        k1: float = DEFAULT_K1,
+        b: float = DEFAULT_B,
+    ) -> list[Hit]:
+        """The k chunks with the highest BM25 score for `query` (no model involved)."""
+        filter_path = compile_filter(filter)
+        self.collection(collection)  # an unknown name is a clear error, not an empty list
+        with self._pool.connection() as conn:
+            return keyword_search(conn, collection, query, k=k, filter_path=filter_path, k1=k1, b=b)
 
     def search_vector(
         self,

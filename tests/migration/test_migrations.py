@@ -13,7 +13,15 @@ from pgcontext.db import migrate
 from pgcontext.db.connection import sqlalchemy_url
 from pgcontext.db.models import Base
 
-TABLES = {"embedding_model", "collection", "document", "chunk", "ingest_queue"}
+TABLES = {
+    "embedding_model",
+    "collection",
+    "document",
+    "chunk",
+    "ingest_queue",
+    "collection_stats",
+    "term_stats",
+}
 
 
 def tables(db_url: str) -> set[str]:

@@ -201,4 +201,37 @@ class IngestJob(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
 
 
-__all__ = ["Base", "Chunk", "Collection", "Document", "EmbeddingModel", "IngestJob"]
+class CollectionStats(Base):
+    """BM25 statistics of a collection: chunk count and total length in lexemes."""
+
+    __tablename__ = "collection_stats"
+
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collection.id", ondelete="CASCADE"), primary_key=True
+    )
+    chunks: Mapped[int] = mapped_column(BigInteger, server_default=sql_text("0"))
+    tokens: Mapped[int] = mapped_column(BigInteger, server_default=sql_text("0"))
+
+
+class TermStats(Base):
+    """BM25 statistics of a term: in how many chunks of the collection it occurs."""
+
+    __tablename__ = "term_stats"
+
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collection.id", ondelete="CASCADE"), primary_key=True
+    )
+    term: Mapped[str] = mapped_column(Text, primary_key=True)
+    chunks: Mapped[int] = mapped_column(Integer)
+
+
+__all__ = [
+    "Base",
+    "Chunk",
+    "Collection",
+    "CollectionStats",
+    "Document",
+    "EmbeddingModel",
+    "IngestJob",
+    "TermStats",
+]

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 # Documents rank by their best chunk: fetch enough chunks to fill 100 distinct documents.
 CHUNKS_PER_QUERY = 300
 DOCUMENTS_PER_QUERY = 100
+MODES = ("dense", "keyword")
 
 
 @dataclass
@@ -71,21 +72,28 @@ def run_eval(
     split: str = "test",
     progress: Progress | None = None,
     on_query: Callable[[int, int], None] | None = None,
+    mode: str = "dense",
 ) -> EvalResult:
-    """Score dense retrieval on a BEIR dataset; (re-)ingests the corpus when it changed."""
+    """Score retrieval (`mode` dense or keyword) on a BEIR dataset; (re-)ingests the
+    corpus when it changed."""
+    if mode not in MODES:
+        raise DatasetError(f"eval mode {mode!r} is not one of {', '.join(MODES)}")
     dataset = load_beir(dataset_dir, split)
     name = collection or default_collection(dataset)
     report = _ensure_corpus(store, dataset, name, progress)
     info = store.collection(name)
-    embedder = store.collection_embedder(info)
+    embedder = store.collection_embedder(info) if mode == "dense" else None
     run: dict[str, list[str]] = {}
     total_ms: list[float] = []
     search_ms: list[float] = []
     for done, (query_id, text) in enumerate(dataset.queries.items(), start=1):
         started = time.perf_counter()
-        vector = embedder.embed_query(text)
+        vector = embedder.embed_query(text) if embedder is not None else None
         searched = time.perf_counter()
-        hits = store.search_vector(name, vector, k=CHUNKS_PER_QUERY, ef_search=CHUNKS_PER_QUERY)
+        if vector is not None:
+            hits = store.search_vector(name, vector, k=CHUNKS_PER_QUERY, ef_search=CHUNKS_PER_QUERY)
+        else:
+            hits = store.keyword_search(name, text, k=CHUNKS_PER_QUERY)
         finished = time.perf_counter()
         total_ms.append((finished - started) * 1000)
         search_ms.append((finished - searched) * 1000)
@@ -95,7 +103,7 @@ def run_eval(
     return EvalResult(
         dataset=dataset.name,
         collection=name,
-        mode="dense",
+        mode=mode,
         queries=len(dataset.queries),
         metrics=evaluate(run, dataset.qrels, ks=(10, 100)),
         latency_ms=_summary(total_ms),

@@ -31,6 +31,11 @@ def dense_search(
             "SELECT * FROM pgcontext.search(%s, %s, %s, %s::jsonpath, %s)",
             (collection, vector, k, filter_path, ef_search),
         ).fetchall()
+    return hits_from_rows(rows)
+
+
+def hits_from_rows(rows: list[dict[str, Any]]) -> list[Hit]:
+    """Rows of any pgcontext search function (they share one result shape) as Hits."""
     return [
         Hit(
             chunk_id=row["chunk_id"],

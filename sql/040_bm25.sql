@@ -1,0 +1,125 @@
+-- BM25 keyword search in SQL. Term statistics are kept per collection by statement
+-- triggers on pgcontext.chunk (they see COPY too); the score is Okapi BM25 over the
+-- candidates the GIN index finds:
+--   idf(t) = ln(1 + (N - df + 0.5) / (df + 0.5))
+--   score  = sum over query terms of idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len / avglen))
+-- with N chunks, df chunks holding t, tf occurrences in the chunk, len its length in lexemes.
+--   SELECT * FROM pgcontext.keyword_search('docs', 'bulk load csv', 10);
+
+CREATE OR REPLACE FUNCTION pgcontext.chunk_bm25_insert() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    -- Sorted upserts: concurrent writers take row locks in one order and never deadlock.
+    INSERT INTO pgcontext.collection_stats AS s (collection_id, chunks, tokens)
+    SELECT collection_id, count(*), sum(pgcontext.tsvector_length(tsv))
+    FROM new_rows GROUP BY collection_id ORDER BY collection_id
+    ON CONFLICT (collection_id) DO UPDATE
+        SET chunks = s.chunks + EXCLUDED.chunks, tokens = s.tokens + EXCLUDED.tokens;
+    INSERT INTO pgcontext.term_stats AS t (collection_id, term, chunks)
+    SELECT n.collection_id, l.lexeme, count(*)
+    FROM new_rows n, unnest(n.tsv) AS l GROUP BY 1, 2 ORDER BY 1, 2
+    ON CONFLICT (collection_id, term) DO UPDATE SET chunks = t.chunks + EXCLUDED.chunks;
+    RETURN NULL;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION pgcontext.chunk_bm25_delete() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    UPDATE pgcontext.collection_stats s
+    SET chunks = s.chunks - d.chunks, tokens = s.tokens - d.tokens
+    FROM (SELECT collection_id, count(*) AS chunks, sum(pgcontext.tsvector_length(tsv)) AS tokens
+          FROM old_rows GROUP BY collection_id ORDER BY collection_id) d
+    WHERE s.collection_id = d.collection_id;
+    UPDATE pgcontext.term_stats t
+    SET chunks = t.chunks - d.chunks
+    FROM (SELECT o.collection_id, l.lexeme, count(*) AS chunks
+          FROM old_rows o, unnest(o.tsv) AS l GROUP BY 1, 2 ORDER BY 1, 2) d
+    WHERE t.collection_id = d.collection_id AND t.term = d.lexeme;
+    RETURN NULL;
+END
+$fn$;
+
+CREATE OR REPLACE TRIGGER chunk_bm25_insert AFTER INSERT ON pgcontext.chunk
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION pgcontext.chunk_bm25_insert();
+CREATE OR REPLACE TRIGGER chunk_bm25_delete AFTER DELETE ON pgcontext.chunk
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT
+    EXECUTE FUNCTION pgcontext.chunk_bm25_delete();
+
+CREATE OR REPLACE FUNCTION pgcontext.keyword_search(
+    collection_name text,
+    query text,
+    k integer DEFAULT 10,
+    filter jsonpath DEFAULT NULL,
+    k1 double precision DEFAULT 0.9,
+    b double precision DEFAULT 0.4
+) RETURNS TABLE (
+    chunk_id bigint,
+    document_id bigint,
+    source text,
+    title text,
+    score double precision,
+    text text,
+    "position" integer,
+    char_start integer,
+    char_end integer,
+    metadata jsonb
+)
+LANGUAGE plpgsql STABLE
+AS $fn$
+DECLARE
+    col record;
+    terms tsquery;
+BEGIN
+    SELECT c.id, c.text_search_config, coalesce(s.chunks, 0) AS n,
+           CASE WHEN coalesce(s.chunks, 0) > 0 THEN s.tokens::double precision / s.chunks
+                ELSE 1 END AS avglen
+    INTO col
+    FROM pgcontext.collection c LEFT JOIN pgcontext.collection_stats s ON s.collection_id = c.id
+    WHERE c.name = collection_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pgcontext.keyword_search: no collection named "%"', collection_name
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    IF k IS NULL OR k < 1 OR k > 1000 THEN
+        RAISE EXCEPTION 'pgcontext.keyword_search: k must be between 1 and 1000, not %', k
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    -- Any query term may match (OR): BM25 ranks, the index only finds candidates.
+    terms := nullif(replace(plainto_tsquery(col.text_search_config, query)::text, '&', '|'), '')
+             ::tsquery;
+    IF terms IS NULL THEN
+        RETURN;  -- only stop words
+    END IF;
+    RETURN QUERY
+    WITH query_terms AS (
+        SELECT DISTINCT l.lexeme FROM unnest(to_tsvector(col.text_search_config, query)) AS l
+    ), stats AS (
+        SELECT q.lexeme,
+               ln(1 + (col.n - t.chunks + 0.5) / (t.chunks + 0.5)) AS idf
+        FROM query_terms q JOIN pgcontext.term_stats t
+          ON t.collection_id = col.id AND t.term = q.lexeme
+    ), scored AS (
+        SELECT c.id,
+               sum(st.idf * coalesce(cardinality(l.positions), 1) * (k1 + 1)
+                   / (coalesce(cardinality(l.positions), 1)
+                      + k1 * (1 - b + b * pgcontext.tsvector_length(c.tsv) / col.avglen)))
+                   AS bm25
+        FROM pgcontext.chunk c
+        CROSS JOIN LATERAL unnest(c.tsv) AS l
+        JOIN stats st ON st.lexeme = l.lexeme
+        WHERE c.collection_id = col.id AND c.tsv @@ terms
+          AND (filter IS NULL OR c.metadata @@ filter)
+        GROUP BY c.id
+        ORDER BY bm25 DESC, c.id
+        LIMIT k
+    )
+    SELECT c.id, c.document_id, d.source, d.title, s.bm25, c.text, c.position,
+           c.char_start, c.char_end, c.metadata
+    FROM scored s
+    JOIN pgcontext.chunk c ON c.id = s.id
+    JOIN pgcontext.document d ON d.id = c.document_id
+    ORDER BY s.bm25 DESC, c.id;
+END
+$fn$;
