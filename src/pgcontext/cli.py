@@ -535,10 +535,10 @@ def status(as_json: bool) -> None:
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score.")
 @click.option(
     "--mode",
-    type=click.Choice(["dense", "keyword"]),
+    type=click.Choice(["dense", "keyword", "hybrid"]),
     default="dense",
     show_default=True,
-    help="dense: HNSW over embeddings; keyword: BM25 in SQL.",
+    help="dense: HNSW over embeddings; keyword: BM25 in SQL; hybrid: both, fused by RRF.",
 )
 @_json_option
 def eval_(dataset_dir: Path, collection: str | None, split: str, mode: str, as_json: bool) -> None:

@@ -33,6 +33,7 @@ from pgcontext.ingest.worker import Worker, WorkerOptions
 from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH, dense_search
 from pgcontext.retrieve.filters import compile_filter
 from pgcontext.retrieve.hit import Hit
+from pgcontext.retrieve.hybrid import Fusion, hybrid_search
 from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1, keyword_search
 
 log = logging.getLogger(__name__)
@@ -314,6 +315,49 @@ class Store:
         self.collection(collection)  # an unknown name is a clear error, not an empty list
         with self._pool.connection() as conn:
             return keyword_search(conn, collection, query, k=k, filter_path=filter_path, k1=k1, b=b)
+
+    def hybrid_search(
+        self,
+        collection: str,
+        query: str,
+        *,
+        k: int = 10,
+        filter: Mapping[str, Any] | None = None,
+        fusion: Fusion | None = None,
+        model: str | None = None,
+    ) -> list[Hit]:
+        """Dense and BM25 results fused by reciprocal rank fusion (in one SQL statement)."""
+        filter_path = compile_filter(filter)
+        embedder = self.collection_embedder(self.collection(collection), model)
+        return self.hybrid_search_vector(
+            collection,
+            query,
+            embedder.embed_query(query),
+            k=k,
+            filter_path=filter_path,
+            fusion=fusion,
+        )
+
+    def hybrid_search_vector(
+        self,
+        collection: str,
+        query: str,
+        vector: Any,
+        *,
+        k: int = 10,
+        filter_path: str | None = None,
+        fusion: Fusion | None = None,
+    ) -> list[Hit]:
+        with self._pool.connection() as conn:
+            return hybrid_search(
+                conn,
+                collection,
+                query,
+                vector,
+                k=k,
+                filter_path=filter_path,
+                fusion=fusion or Fusion(),
+            )
 
     def search_vector(
         self,

@@ -15,6 +15,7 @@ from pgcontext.eval.beir import BeirDataset, load_beir
 from pgcontext.eval.metrics import evaluate, percentile
 from pgcontext.ingest.pipeline import IngestReport, Progress
 from pgcontext.ingest.sources import JsonlFields, iter_documents
+from pgcontext.retrieve.hybrid import Fusion
 
 if TYPE_CHECKING:
     from pgcontext.store import Store
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 # Documents rank by their best chunk: fetch enough chunks to fill 100 distinct documents.
 CHUNKS_PER_QUERY = 300
 DOCUMENTS_PER_QUERY = 100
-MODES = ("dense", "keyword")
+MODES = ("dense", "keyword", "hybrid")
 
 
 @dataclass
@@ -82,7 +83,7 @@ def run_eval(
     name = collection or default_collection(dataset)
     report = _ensure_corpus(store, dataset, name, progress)
     info = store.collection(name)
-    embedder = store.collection_embedder(info) if mode == "dense" else None
+    embedder = store.collection_embedder(info) if mode != "keyword" else None
     run: dict[str, list[str]] = {}
     total_ms: list[float] = []
     search_ms: list[float] = []
@@ -90,8 +91,12 @@ def run_eval(
         started = time.perf_counter()
         vector = embedder.embed_query(text) if embedder is not None else None
         searched = time.perf_counter()
-        if vector is not None:
+        if mode == "dense":
             hits = store.search_vector(name, vector, k=CHUNKS_PER_QUERY, ef_search=CHUNKS_PER_QUERY)
+        elif mode == "hybrid":
+            hits = store.hybrid_search_vector(
+                name, text, vector, k=CHUNKS_PER_QUERY, fusion=Fusion(candidates=CHUNKS_PER_QUERY)
+            )
         else:
             hits = store.keyword_search(name, text, k=CHUNKS_PER_QUERY)
         finished = time.perf_counter()
