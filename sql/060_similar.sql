@@ -1,0 +1,60 @@
+-- "More like this", in plain SQL: the chunks nearest to a chunk, or to a document (its
+-- chunks' mean direction), within the same collection and by its own HNSW index.
+--   SELECT source, score FROM pgcontext.similar_to_chunk(42, 5);
+--   SELECT source, score FROM pgcontext.similar_to_document('pgdocs', 'sql-copy', 5);
+
+CREATE OR REPLACE FUNCTION pgcontext.similar_to_chunk(
+    chunk bigint, k integer DEFAULT 10, filter jsonpath DEFAULT NULL
+) RETURNS TABLE (
+    chunk_id bigint, document_id bigint, source text, title text, score double precision,
+    text text, "position" integer, char_start integer, char_end integer, metadata jsonb
+)
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    origin record;
+BEGIN
+    SELECT c.embedding, k2.name INTO origin
+    FROM pgcontext.chunk c JOIN pgcontext.collection k2 ON k2.id = c.collection_id
+    WHERE c.id = chunk;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'pgcontext.similar_to_chunk: no chunk with id %', chunk
+            USING ERRCODE = 'no_data_found';
+    END IF;
+    RETURN QUERY
+    SELECT s.* FROM pgcontext.search(origin.name, origin.embedding, k + 1, filter) s
+    WHERE s.chunk_id <> chunk
+    LIMIT k;
+END
+$fn$;
+
+CREATE OR REPLACE FUNCTION pgcontext.similar_to_document(
+    collection_name text, document_source text, k integer DEFAULT 10,
+    filter jsonpath DEFAULT NULL
+) RETURNS TABLE (
+    chunk_id bigint, document_id bigint, source text, title text, score double precision,
+    text text, "position" integer, char_start integer, char_end integer, metadata jsonb
+)
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    doc_id bigint;
+    centroid vector;
+BEGIN
+    SELECT d.id, avg(c.embedding) INTO doc_id, centroid
+    FROM pgcontext.document d
+    JOIN pgcontext.collection k2 ON k2.id = d.collection_id AND k2.name = collection_name
+    JOIN pgcontext.chunk c ON c.document_id = d.id
+    WHERE d.source = document_source
+    GROUP BY d.id;
+    IF doc_id IS NULL THEN
+        RAISE EXCEPTION 'pgcontext.similar_to_document: collection "%" has no document "%"',
+            collection_name, document_source USING ERRCODE = 'no_data_found';
+    END IF;
+    -- The document's own chunks are left out: "more like this" means other documents.
+    RETURN QUERY
+    SELECT s.* FROM pgcontext.search(collection_name, centroid, least(k * 4 + 50, 1000), filter) s
+    WHERE s.document_id <> doc_id
+    LIMIT k;
+END
+$fn$;
