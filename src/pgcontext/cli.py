@@ -540,8 +540,15 @@ def status(as_json: bool) -> None:
     show_default=True,
     help="dense: HNSW over embeddings; keyword: BM25 in SQL; hybrid: both, fused by RRF.",
 )
+@click.option(
+    "--rerank",
+    is_flag=True,
+    help="Re-score the top 30 with the cross-encoder (needs pgcontext[rerank]).",
+)
 @_json_option
-def eval_(dataset_dir: Path, collection: str | None, split: str, mode: str, as_json: bool) -> None:
+def eval_(
+    dataset_dir: Path, collection: str | None, split: str, mode: str, rerank: bool, as_json: bool
+) -> None:
     """Score retrieval on a BEIR dataset: nDCG@10, Recall@10/100, MRR@10, latency.
 
     DATASET_DIR holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv. The corpus is
@@ -559,6 +566,7 @@ def eval_(dataset_dir: Path, collection: str | None, split: str, mode: str, as_j
                 split=split,
                 progress=progress,
                 mode=mode,
+                reranker=_reranker() if rerank else None,
             )
         finally:
             progress.close()
@@ -566,7 +574,8 @@ def eval_(dataset_dir: Path, collection: str | None, split: str, mode: str, as_j
         _json(result.as_json())
         return
     click.echo(
-        f"{result.dataset} ({result.queries} queries, mode {result.mode}, "
+        f"{result.dataset} ({result.queries} queries, mode {result.mode}"
+        f"{' + rerank' if result.rerank else ''}, "
         f"collection {result.collection})"
     )
     for key, value in result.metrics.items():
@@ -575,6 +584,12 @@ def eval_(dataset_dir: Path, collection: str | None, split: str, mode: str, as_j
         f"  latency     p50 {result.latency_ms['p50']:.1f} ms, "
         f"p95 {result.latency_ms['p95']:.1f} ms (embed + search)"
     )
+
+
+def _reranker() -> Any:
+    from pgcontext.retrieve.rerank import CrossEncoder
+
+    return CrossEncoder()
 
 
 @main.command()

@@ -16,6 +16,7 @@ from pgcontext.eval.metrics import evaluate, percentile
 from pgcontext.ingest.pipeline import IngestReport, Progress
 from pgcontext.ingest.sources import JsonlFields, iter_documents
 from pgcontext.retrieve.hybrid import Fusion
+from pgcontext.retrieve.rerank import CrossEncoder
 
 if TYPE_CHECKING:
     from pgcontext.store import Store
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 CHUNKS_PER_QUERY = 300
 DOCUMENTS_PER_QUERY = 100
 MODES = ("dense", "keyword", "hybrid")
+RERANK_DEPTH = 30  # chunks the cross-encoder re-scores per query
 
 
 @dataclass
@@ -74,6 +76,7 @@ def run_eval(
     progress: Progress | None = None,
     on_query: Callable[[int, int], None] | None = None,
     mode: str = "dense",
+    reranker: CrossEncoder | None = None,
 ) -> EvalResult:
     """Score retrieval (`mode` dense or keyword) on a BEIR dataset; (re-)ingests the
     corpus when it changed."""
@@ -99,6 +102,9 @@ def run_eval(
             )
         else:
             hits = store.keyword_search(name, text, k=CHUNKS_PER_QUERY)
+        if reranker is not None:
+            # The cross-encoder re-orders the head; the rest keeps the first stage's order.
+            hits = reranker.rerank(text, hits[:RERANK_DEPTH]) + hits[RERANK_DEPTH:]
         finished = time.perf_counter()
         total_ms.append((finished - started) * 1000)
         search_ms.append((finished - searched) * 1000)
@@ -109,6 +115,7 @@ def run_eval(
         dataset=dataset.name,
         collection=name,
         mode=mode,
+        rerank=reranker is not None,
         queries=len(dataset.queries),
         metrics=evaluate(run, dataset.qrels, ks=(10, 100)),
         latency_ms=_summary(total_ms),
