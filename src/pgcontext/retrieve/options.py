@@ -1,0 +1,54 @@
+"""How a search runs: first-stage mode, then optional MMR diversity and cross-encoder rerank."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pgcontext.errors import ConfigError
+from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH
+from pgcontext.retrieve.hybrid import Fusion
+from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1
+
+MODES = ("dense", "keyword", "hybrid")
+# Hybrid beats either side alone on SciFact and Cranfield (README, "Retrieval quality").
+DEFAULT_MODE = "hybrid"
+RERANK_DEPTH = 30  # candidates the cross-encoder re-scores: ~18 pairs/s on two cores
+MMR_FETCH_FACTOR = 4  # MMR picks k out of 4k candidates
+MAX_K = 1000  # the SQL functions' own limit
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """Everything about a search except the query, the collection, k and the filter."""
+
+    mode: str = DEFAULT_MODE
+    ef_search: int = DEFAULT_EF_SEARCH
+    fusion: Fusion = field(default_factory=Fusion)
+    k1: float = DEFAULT_K1
+    b: float = DEFAULT_B
+    mmr_lambda: float | None = None  # None: no MMR; 1.0 relevance only, 0.0 diversity only
+    rerank: bool = False
+    rerank_depth: int = RERANK_DEPTH
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"search mode {self.mode!r} is not one of {', '.join(MODES)}")
+        if self.mmr_lambda is not None and not 0.0 <= self.mmr_lambda <= 1.0:
+            raise ConfigError(f"MMR lambda must be between 0 and 1, not {self.mmr_lambda}")
+        if not 1 <= self.ef_search <= 1000:
+            raise ConfigError(f"ef_search must be between 1 and 1000, not {self.ef_search}")
+        if not 1 <= self.rerank_depth <= 1000:
+            raise ConfigError(f"rerank depth must be between 1 and 1000, not {self.rerank_depth}")
+
+    @property
+    def needs_query_vector(self) -> bool:
+        return self.mode != "keyword" or self.mmr_lambda is not None
+
+    def candidates(self, k: int) -> int:
+        """How many first-stage hits the later stages choose from."""
+        depth = k
+        if self.mmr_lambda is not None:
+            depth = max(depth, MMR_FETCH_FACTOR * k)
+        if self.rerank:
+            depth = max(depth, self.rerank_depth)
+        return min(depth, MAX_K)

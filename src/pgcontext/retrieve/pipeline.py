@@ -1,0 +1,62 @@
+"""One search, as SearchOptions describe it: the first stage in SQL, then MMR if asked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+from pgcontext.retrieve.dense import dense_search
+from pgcontext.retrieve.hit import Hit
+from pgcontext.retrieve.hybrid import hybrid_search
+from pgcontext.retrieve.keyword import keyword_search
+from pgcontext.retrieve.mmr import mmr_select
+from pgcontext.retrieve.options import SearchOptions
+
+Conn = psycopg.Connection[Any]
+
+
+def first_stage(
+    conn: Conn,
+    collection: str,
+    query: str,
+    vector: Any,
+    *,
+    k: int,
+    filter_path: str | None,
+    options: SearchOptions,
+) -> list[Hit]:
+    """The k best chunks by the options' mode (dense and hybrid need `vector`)."""
+    if options.mode == "keyword":
+        return keyword_search(
+            conn, collection, query, k=k, filter_path=filter_path, k1=options.k1, b=options.b
+        )
+    if vector is None:
+        raise ValueError(f"{options.mode} search needs the query vector")
+    if options.mode == "dense":
+        return dense_search(
+            conn, collection, vector, k=k, filter_path=filter_path, ef_search=options.ef_search
+        )
+    return hybrid_search(
+        conn, collection, query, vector, k=k, filter_path=filter_path, fusion=options.fusion
+    )
+
+
+def retrieve(
+    conn: Conn,
+    collection: str,
+    query: str,
+    vector: Any,
+    *,
+    k: int,
+    filter_path: str | None,
+    options: SearchOptions,
+) -> list[Hit]:
+    """Candidates for the later stages: k hits, or MMR's pick of k, or the rerank depth."""
+    depth = options.candidates(k)
+    hits = first_stage(
+        conn, collection, query, vector, k=depth, filter_path=filter_path, options=options
+    )
+    if options.mmr_lambda is not None:
+        hits = mmr_select(conn, vector, hits, k=k, diversity_lambda=options.mmr_lambda)
+    return hits
