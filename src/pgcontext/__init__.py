@@ -7,8 +7,10 @@
 ...     result.messages                   # [{"role": "system", ...}, {"role": "user", ...}]
 """
 
+from pgcontext.aio import AsyncStore
 from pgcontext.catalog import CollectionInfo, CollectionSettings
 from pgcontext.context.assemble import Citation, ContextResult, Passage
+from pgcontext.context.template import SystemTemplate
 from pgcontext.embed.base import Embedder, ModelSpec
 from pgcontext.errors import (
     BudgetError,
@@ -19,14 +21,18 @@ from pgcontext.errors import (
     DatasetError,
     EmbeddedServerError,
     FilterError,
+    LlmError,
     ModelLoadError,
     ModelMismatchError,
     PgContextError,
     SchemaError,
     SourceError,
+    TemplateError,
 )
 from pgcontext.ingest.pipeline import IngestReport
 from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem
+from pgcontext.llm.answer import Answer, AnswerStream, ChatModel
+from pgcontext.llm.tokenizer import TokenCounter
 from pgcontext.retrieve.hit import Hit
 from pgcontext.retrieve.hybrid import Fusion
 from pgcontext.retrieve.options import SearchOptions
@@ -35,7 +41,11 @@ from pgcontext.store import Store
 __version__ = "0.1.0"
 
 __all__ = [
+    "Answer",
+    "AnswerStream",
+    "AsyncStore",
     "BudgetError",
+    "ChatModel",
     "Citation",
     "CollectionExistsError",
     "CollectionInfo",
@@ -52,6 +62,7 @@ __all__ = [
     "Hit",
     "IngestReport",
     "JsonlFields",
+    "LlmError",
     "ModelLoadError",
     "ModelMismatchError",
     "ModelSpec",
@@ -63,5 +74,8 @@ __all__ = [
     "SourceError",
     "SourceProblem",
     "Store",
+    "SystemTemplate",
+    "TemplateError",
+    "TokenCounter",
     "__version__",
 ]

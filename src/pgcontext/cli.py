@@ -18,7 +18,7 @@ import psycopg
 
 from pgcontext.catalog import CollectionSettings
 from pgcontext.config import Settings, redact_url
-from pgcontext.errors import PgContextError
+from pgcontext.errors import ModelLoadError, PgContextError
 from pgcontext.ingest.pipeline import IngestReport
 from pgcontext.ingest.sources import JsonlFields
 from pgcontext.progress import IngestProgress
@@ -493,52 +493,183 @@ def _snippet(text: str, width: int = 160) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-@main.command()
-@click.argument("prompt")
-@_collection_option
-@click.option(
-    "--budget",
-    type=click.IntRange(16, 1_000_000),
-    default=2000,
-    show_default=True,
-    help="Most tokens for the whole messages (system + user).",
-)
-@click.option(
-    "-k",
-    type=click.IntRange(1, 1000),
-    default=20,
-    show_default=True,
-    help="Chunks to retrieve before fitting the budget.",
-)
-@_filter_option
-@_search_options
-@_json_option
-def context(
-    prompt: str,
-    collection: str,
+def _context_options(func: F) -> F:
+    """How the context is built: budget, k, filter, search, tokenizer, template, order."""
+    options = [
+        _collection_option,
+        click.option(
+            "--budget",
+            type=click.IntRange(16, 1_000_000),
+            default=2000,
+            show_default=True,
+            help="Most tokens for the whole messages (system + user), as the chat model "
+            "counts them.",
+        ),
+        click.option(
+            "-k",
+            type=click.IntRange(1, 1000),
+            default=20,
+            show_default=True,
+            help="Chunks to retrieve before fitting the budget.",
+        ),
+        _filter_option,
+        _search_options,
+        click.option(
+            "--tokenizer",
+            metavar="FOLDER|NAME",
+            help="The chat model's tokenizer: a local folder, or a hub name with "
+            "PGCONTEXT_ALLOW_HUB=1 [default: the bundled SmolLM2's].",
+        ),
+        click.option(
+            "--template",
+            "template_file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="System message template file: $passages (required), $instructions, $prompt.",
+        ),
+        click.option(
+            "--template-text", metavar="TEXT", help="The same template, given as a string."
+        ),
+        click.option(
+            "--order",
+            type=click.Choice(["relevance", "document"]),
+            default="relevance",
+            show_default=True,
+            help="Passages best first, or grouped by document in document order.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _context_kwargs(
     budget: int,
     k: int,
     filter_: dict[str, Any] | None,
-    as_json: bool,
-    **options: Any,
-) -> None:
-    """Build the LLM input for PROMPT: a system message of cited passages, then the prompt."""
+    tokenizer: str | None,
+    template_file: Path | None,
+    template_text: str | None,
+    order: str,
+    **search: Any,
+) -> dict[str, Any]:
+    """Store.context's keyword arguments from the options `_context_options` adds."""
+    from pgcontext.context.template import SystemTemplate
+
+    if template_file is not None and template_text is not None:
+        raise click.UsageError("give --template or --template-text, not both")
+    template = (
+        SystemTemplate.from_file(template_file)
+        if template_file is not None
+        else SystemTemplate(template_text)
+        if template_text is not None
+        else None
+    )
+    return {
+        "budget_tokens": budget,
+        "k": k,
+        "filter": filter_,
+        "tokenizer": tokenizer,
+        "template": template,
+        "order": order,
+        "options": _options(**search),
+    }
+
+
+@main.command()
+@click.argument("prompt")
+@_context_options
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["messages", "text", "markdown"]),
+    default="messages",
+    show_default=True,
+    help="messages: each chat message under its role; text: the contents only; "
+    "markdown: headed sections and the sources.",
+)
+@_json_option
+def context(prompt: str, collection: str, format_: str, as_json: bool, **options: Any) -> None:
+    """Build the LLM input for PROMPT: a system message of cited passages, then the prompt.
+
+    --json prints {"messages", "citations", "tokens", "tokenizer"} (OpenAI-style chat
+    messages and the citations as data).
+    """
     with _store() as store:
-        result = store.context(
-            prompt,
-            collection,
-            budget_tokens=budget,
-            k=k,
-            filter=filter_,
-            options=_options(**options),
-        )
+        result = store.context(prompt, collection, **_context_kwargs(**options))
     if as_json:
         _json(result.as_json())
-        return
+    elif format_ == "text":
+        click.echo(result.as_text())
+    elif format_ == "markdown":
+        click.echo(result.as_markdown(), nl=False)
+    else:
+        _print_messages(result)
+
+
+def _print_messages(result: Any) -> None:
     for message in result.messages:
         click.echo(f"--- {message['role']} ---")
         click.echo(message["content"])
-    click.echo(f"--- {len(result.citations)} passages, {result.tokens} tokens ---")
+    click.echo(
+        f"--- {len(result.citations)} passages, {result.tokens} tokens ({result.tokenizer}) ---"
+    )
+
+
+@main.command()
+@click.argument("prompt")
+@_context_options
+@click.option(
+    "--local", is_flag=True, help="Answer with the bundled SmolLM2-135M (pgcontext[local])."
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(1, 100_000),
+    default=256,
+    show_default=True,
+    help="Most tokens in the answer.",
+)
+@_json_option
+def ask(
+    prompt: str, collection: str, local: bool, max_tokens: int, as_json: bool, **options: Any
+) -> None:
+    """Answer PROMPT from the collection: the context goes to a chat model, the answer
+    streams back, followed by the sources it cited.
+
+    The model is the OpenAI-compatible endpoint in PGCONTEXT_LLM_URL (with
+    PGCONTEXT_LLM_MODEL and PGCONTEXT_LLM_API_KEY or PGCONTEXT_LLM_API_KEY_FILE), or with
+    --local the small bundled model. With neither, the messages are printed instead.
+    """
+    with _store() as store:
+        kwargs = _context_kwargs(**options)
+        if not local and store.settings.llm is None:
+            click.echo(
+                "note: no chat model (set PGCONTEXT_LLM_URL or use --local): "
+                "printing the messages instead",
+                err=True,
+            )
+            result = store.context(prompt, collection, **kwargs)
+            _json(result.as_json()) if as_json else _print_messages(result)
+            return
+        stream = store.ask_stream(prompt, collection, local=local, max_tokens=max_tokens, **kwargs)
+        for piece in stream:
+            if not as_json:
+                click.echo(piece, nl=False)
+        answer = stream.answer
+    if as_json:
+        _json(answer.as_json())
+        return
+    _print_sources(answer)
+
+
+def _print_sources(answer: Any) -> None:
+    click.echo("")
+    cited = answer.cited
+    click.echo("\nSources cited:" if cited else "\nNo passage cited; the passages given were:")
+    for c in cited or answer.context.citations:
+        trimmed = ", trimmed" if c.trimmed else ""
+        click.echo(
+            f"  [{c.n}] {c.title or c.source} ({c.source}, chars {c.span[0]}-{c.span[1]}{trimmed})"
+        )
 
 
 # -- status, eval, demo ------------------------------------------------------------------
@@ -618,7 +749,7 @@ def eval_(
     DATASET_DIR holds corpus.jsonl, queries.jsonl and qrels/<split>.tsv. The corpus is
     ingested first when the collection is missing or was built from another corpus.
     """
-    from pgcontext.eval.runner import run_all, run_eval
+    from pgcontext.eval.runner import ALL_CONFIGURATIONS, run_eval
 
     ctx = click.get_current_context()
     if all_modes and (
@@ -627,28 +758,25 @@ def eval_(
         raise click.UsageError("--all runs every mode: leave out --mode and --rerank")
     progress = IngestProgress()
     with _store() as store:
+        reranker = _optional_reranker() if all_modes else _reranker() if rerank else None
+        configurations = (
+            [(m, r) for m, r in ALL_CONFIGURATIONS if reranker is not None or not r]
+            if all_modes
+            else [(mode, rerank)]
+        )
         try:
-            if all_modes:
-                results = run_all(
+            results = [
+                run_eval(
                     store,
                     dataset_dir,
                     collection=collection,
                     split=split,
                     progress=progress,
-                    reranker=_optional_reranker(),
+                    mode=m,
+                    reranker=reranker if r else None,
                 )
-            else:
-                results = [
-                    run_eval(
-                        store,
-                        dataset_dir,
-                        collection=collection,
-                        split=split,
-                        progress=progress,
-                        mode=mode,
-                        reranker=_reranker() if rerank else None,
-                    )
-                ]
+                for m, r in configurations
+            ]
         finally:
             progress.close()
     if as_json:
@@ -694,6 +822,50 @@ def _optional_reranker() -> Any:
         return None
 
 
+@main.command("eval-answers")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", metavar="MODEL", help="Embedding model [default: PGCONTEXT_MODEL].")
+@_json_option
+def eval_answers(file: Path, model: str | None, as_json: bool) -> None:
+    """Score answers against references: a rough signal, not a verdict.
+
+    FILE is JSONL of {"question", "answer", "reference"}, optionally with "passages"
+    (strings) or "cited_passages" (as `ask --json` writes them). Reports the embedding
+    similarity of answer and reference, and the share of the reference's key terms found
+    in the passages. Similarity rewards the right topic even when a fact is wrong and
+    cannot see a negation; coverage shows whether the evidence was there, not whether the
+    answer used it.
+    """
+    from pgcontext.config import apply_offline_mode
+    from pgcontext.embed.registry import load_embedder
+    from pgcontext.eval.answers import read_records, score_answers
+
+    try:
+        records = read_records(file)
+        settings = Settings.from_env()
+        apply_offline_mode(settings)
+        embedder = load_embedder(model or settings.model, settings.model, settings.batch_size)
+        report = score_answers(records, embedder)
+    except PgContextError as exc:
+        raise click.ClickException(str(exc)) from exc
+    data = report.as_json()
+    if as_json:
+        _json(data)
+        return
+    click.echo(f"{data['records']} answers, embeddings by {data['model']}")
+    for score in data["scores"]:
+        coverage = "-" if score["coverage"] is None else f"{score['coverage']:.2f}"
+        click.echo(
+            f"  line {score['line']:>4}: similarity {score['similarity']:.3f}, "
+            f"key terms in passages {coverage}  {_snippet(score['question'], 60)}"
+        )
+    mean_coverage = data["mean_coverage"]
+    click.echo(
+        f"mean similarity {data['mean_similarity']:.3f}, mean coverage "
+        f"{'-' if mean_coverage is None else f'{mean_coverage:.3f}'}"
+    )
+
+
 def _reranker() -> Any:
     from pgcontext.retrieve.rerank import CrossEncoder
 
@@ -709,12 +881,14 @@ def _reranker() -> Any:
     show_default=True,
     help="Token budget of the assembled messages.",
 )
-def demo(prompt: str, budget: int) -> None:
+@click.option("--no-answer", is_flag=True, help="Skip the answer by the bundled local model.")
+def demo(prompt: str, budget: int, no_answer: bool) -> None:
     """Ingest the Python language reference (shipped with CPython) and answer a question.
 
     Starts the embedded database, creates the collection 'python-docs' with the default
     model, ingests the pydoc topics (skipped when unchanged), prints the best passages
-    for the prompt and then the chat messages an LLM would receive.
+    for the prompt, the chat messages an LLM would receive and, when pgcontext[local] is
+    installed, the bundled SmolLM2-135M's answer with the sources it cited.
     """
     from pgcontext.ingest.sources import pydoc_topics
 
@@ -728,13 +902,29 @@ def demo(prompt: str, budget: int) -> None:
             progress.close()
         _print_report(report, as_json=False)
         hits = store.search(DEMO_COLLECTION, prompt, k=5)
+        click.echo(f"\nTop passages for: {prompt}")
+        for rank, hit in enumerate(hits, start=1):
+            click.echo(f"{rank}. score {hit.score:.4f}  {hit.source}  (chunk {hit.position})")
+            click.echo(f"   {_snippet(hit.text)}")
         result = store.context(prompt, DEMO_COLLECTION, budget_tokens=budget)
-    click.echo(f"\nTop passages for: {prompt}")
-    for rank, hit in enumerate(hits, start=1):
-        click.echo(f"{rank}. score {hit.score:.4f}  {hit.source}  (chunk {hit.position})")
-        click.echo(f"   {_snippet(hit.text)}")
-    click.echo(f"\nChat messages ({result.tokens} tokens, {len(result.citations)} passages):")
-    _json(result.messages)
+        click.echo(
+            f"\nChat messages ({result.tokens} {result.tokenizer} tokens, "
+            f"{len(result.citations)} passages):"
+        )
+        _json(result.messages)
+        if no_answer:
+            return
+        try:
+            stream = store.ask_stream(
+                prompt, DEMO_COLLECTION, local=True, budget_tokens=budget, max_tokens=160
+            )
+        except ModelLoadError as exc:
+            click.echo(f"\n(no local answer: {exc})")
+            return
+        click.echo("\nAnswer by the bundled SmolLM2-135M-Instruct (a tiny model, offline):")
+        for piece in stream:
+            click.echo(piece, nl=False)
+        _print_sources(stream.answer)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -30,6 +30,10 @@ class Settings:
     """PGCONTEXT_BATCH_SIZE: passages per embedding batch."""
     allow_hub: bool
     """PGCONTEXT_ALLOW_HUB=1 lets sentence-transformers download models; off by default."""
+    llm: LlmSettings | None = None
+    """The chat endpoint `ask` sends to, when PGCONTEXT_LLM_URL is set."""
+    models_dir: Path = field(default_factory=lambda: default_models_dir())
+    """PGCONTEXT_MODELS_DIR: models converted once for reuse (the local chat model)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -41,7 +45,40 @@ class Settings:
             model=env.get("PGCONTEXT_MODEL") or DEFAULT_MODEL,
             batch_size=_positive_int(env, "PGCONTEXT_BATCH_SIZE", 64),
             allow_hub=env.get("PGCONTEXT_ALLOW_HUB", "") in {"1", "true", "yes"},
+            llm=LlmSettings.from_env(env),
+            models_dir=Path(env.get("PGCONTEXT_MODELS_DIR") or default_models_dir()).expanduser(),
         )
+
+
+def default_models_dir() -> Path:
+    return Path(platformdirs.user_cache_dir("pgcontext")) / "models"
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    """An OpenAI-compatible chat endpoint: PGCONTEXT_LLM_URL, _MODEL, _API_KEY(_FILE)."""
+
+    url: str
+    model: str
+    api_key: str | None = field(default=None, repr=False)  # never printed
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> LlmSettings | None:
+        url = env.get("PGCONTEXT_LLM_URL") or None
+        if url is None:
+            return None
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"PGCONTEXT_LLM_URL={url!r} is not an http:// or https:// URL")
+        key = env.get("PGCONTEXT_LLM_API_KEY") or None
+        key_file = env.get("PGCONTEXT_LLM_API_KEY_FILE") or None
+        if key is None and key_file is not None:
+            try:
+                key = Path(key_file).expanduser().read_text(encoding="utf-8").strip() or None
+            except OSError as exc:
+                raise ConfigError(
+                    f"PGCONTEXT_LLM_API_KEY_FILE={key_file!r} cannot be read: {exc.strerror}"
+                ) from None
+        return cls(url=url, model=env.get("PGCONTEXT_LLM_MODEL") or "default", api_key=key)
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -58,3 +58,11 @@ class DatasetError(PgContextError):
 
 class BudgetError(PgContextError):
     """A token budget is too small for the prompt."""
+
+
+class LlmError(PgContextError):
+    """The chat endpoint or the local model failed: unreachable, refused, or malformed."""
+
+
+class TemplateError(PgContextError):
+    """A context template is malformed or lacks a placeholder it needs."""

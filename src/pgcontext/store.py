@@ -17,12 +17,13 @@ from pgcontext import catalog
 from pgcontext.catalog import CollectionInfo, CollectionSettings
 from pgcontext.config import Settings, apply_offline_mode
 from pgcontext.context.assemble import ContextResult, assemble_context
+from pgcontext.context.template import SystemTemplate
 from pgcontext.db import migrate
 from pgcontext.db.connection import open_pool
 from pgcontext.db.embedded import embedded_url
 from pgcontext.embed.base import Embedder
-from pgcontext.embed.registry import load_plugin, resolve
-from pgcontext.errors import ConfigError, ModelLoadError, ModelMismatchError
+from pgcontext.embed.registry import load_embedder, resolve
+from pgcontext.errors import ConfigError, LlmError, ModelLoadError, ModelMismatchError
 from pgcontext.export import write_export
 from pgcontext.ingest import queue, writer
 from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS, enqueue_items
@@ -30,6 +31,9 @@ from pgcontext.ingest.imports import Importer
 from pgcontext.ingest.pipeline import IngestReport, Outcome, Progress
 from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem, iter_documents
 from pgcontext.ingest.worker import Worker, WorkerOptions
+from pgcontext.llm.answer import DEFAULT_MAX_TOKENS, Answer, AnswerStream, ChatModel
+from pgcontext.llm.client import ChatClient
+from pgcontext.llm.tokenizer import ContentCounter, TokenCounter, default_tokenizer, load_tokenizer
 from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH, dense_search
 from pgcontext.retrieve.filters import compile_filter
 from pgcontext.retrieve.hit import Hit
@@ -37,7 +41,7 @@ from pgcontext.retrieve.hybrid import Fusion, hybrid_search
 from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1, keyword_search
 from pgcontext.retrieve.options import DEFAULT_MODE, MAX_K, SearchOptions
 from pgcontext.retrieve.pipeline import retrieve
-from pgcontext.retrieve.rerank import Reranker
+from pgcontext.retrieve.rerank import Reranker, apply_rerank
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +62,7 @@ class Store:
         self._pool = pool
         self._embedders: dict[str, Embedder] = {}
         self._reranker: Reranker | None = None
+        self._tokenizers: dict[str, TokenCounter] = {}
 
     @classmethod
     def open(
@@ -105,16 +110,10 @@ class Store:
         for known in (key, name, location):
             if known in self._embedders:
                 return self._embedders[known]
-        if key.startswith("python:"):
-            embedder = load_plugin(key)
-            self.register_embedder(embedder)
-            self._embedders[key] = embedder
-            return embedder
-        from pgcontext.embed.sentence import cached_embedder
-
         log.info("loading embedding model %s from %s", name, location)
-        embedder = cached_embedder(name, location, self.settings.batch_size)
+        embedder = load_embedder(key, self.settings.model, self.settings.batch_size)
         self.register_embedder(embedder)
+        self._embedders[key] = embedder
         return embedder
 
     def register_embedder(self, embedder: Embedder) -> None:
@@ -343,7 +342,7 @@ class Store:
                 conn, collection, query, vector, k=k, filter_path=filter_path, options=options
             )
         if reranker is not None:
-            hits = reranker.rerank(query, hits)
+            hits = apply_rerank(reranker, query, hits, options.rerank_fusion)
         return hits[:k], embedder
 
     def keyword_search(
@@ -428,25 +427,94 @@ class Store:
         k: int = 20,
         filter: Mapping[str, Any] | None = None,
         instructions: str | None = None,
+        template: SystemTemplate | str | None = None,
+        order: str = "relevance",
+        tokenizer: str | TokenCounter | None = None,
         options: SearchOptions | None = None,
     ) -> ContextResult:
         """Chat messages for `prompt`: retrieved passages with citations, within the budget.
 
-        Tokens are counted with the embedding model's tokenizer until a chat model's own
-        tokenizer is configured.
+        Tokens are counted with `tokenizer` (a local folder, a hub name when hub downloads
+        are allowed, or a TokenCounter): by default the bundled chat model's, through its
+        chat template. `template` (a string with $passages, optionally $instructions and
+        $prompt) shapes the system message; `order="document"` shows the chosen passages
+        in document order.
         """
-        hits, embedder = self._retrieve(
-            collection, prompt, k, filter, options or SearchOptions(), None
-        )
-        if embedder is None:
-            embedder = self.collection_embedder(self.collection(collection))
+        if isinstance(template, str):
+            template = SystemTemplate(template)
+        counter = self.tokenizer(tokenizer, collection)
+        hits, _ = self._retrieve(collection, prompt, k, filter, options or SearchOptions(), None)
         return assemble_context(
             prompt,
             hits,
             budget_tokens=budget_tokens,
-            count_tokens=embedder.count_tokens,
+            count_messages=counter.count_messages,
             instructions=instructions,
+            template=template,
+            order=order,
+            tokenizer=counter.name,
         )
+
+    def tokenizer(self, spec: str | TokenCounter | None, collection: str) -> TokenCounter:
+        """The token counter for budgets (see `context`); loaded once per spec."""
+        if spec is not None and not isinstance(spec, str):
+            return spec
+        key = spec or ""
+        if key not in self._tokenizers:
+            if spec:
+                self._tokenizers[key] = load_tokenizer(spec, allow_hub=self.settings.allow_hub)
+            else:
+                embedder = self.collection_embedder(self.collection(collection))
+                fallback = ContentCounter(embedder.spec.name, embedder.count_tokens)
+                self._tokenizers[key] = default_tokenizer(self.settings.models_dir, fallback)
+        return self._tokenizers[key]
+
+    def chat_model(self, *, local: bool = False) -> ChatModel:
+        """The bundled local model, else the endpoint PGCONTEXT_LLM_URL names."""
+        if local:
+            from pgcontext.llm.local import LocalChat
+
+            return LocalChat(self.settings.models_dir)
+        if self.settings.llm is None:
+            raise LlmError(
+                "no chat model: set PGCONTEXT_LLM_URL (and PGCONTEXT_LLM_MODEL) to an "
+                "OpenAI-compatible endpoint, or use the bundled local model (--local)"
+            )
+        return ChatClient(self.settings.llm)
+
+    def ask_stream(
+        self,
+        prompt: str,
+        collection: str,
+        *,
+        model: ChatModel | None = None,
+        local: bool = False,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        **context: Any,
+    ) -> AnswerStream:
+        """Assemble the context (keyword arguments as `context`), then stream the answer."""
+        chat = model or self.chat_model(local=local)
+        if not 1 <= max_tokens <= 100_000:
+            raise ConfigError(f"max_tokens must be between 1 and 100000, not {max_tokens}")
+        return AnswerStream(chat, self.context(prompt, collection, **context), max_tokens)
+
+    def ask(
+        self,
+        prompt: str,
+        collection: str,
+        *,
+        model: ChatModel | None = None,
+        local: bool = False,
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        **context: Any,
+    ) -> Answer:
+        """The chat model's answer to `prompt` over the collection, with its citations."""
+        stream = self.ask_stream(
+            prompt, collection, model=model, local=local, max_tokens=max_tokens, **context
+        )
+        for _ in stream:
+            pass
+        return stream.answer
 
     # -- status -------------------------------------------------------------------------
 

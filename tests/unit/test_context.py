@@ -356,11 +356,13 @@ def test_trimming_falls_back_to_a_word_boundary() -> None:
     doc = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
     only = hit(doc, 8, len(doc), chunk_id=1, position=0, title=None)
     base = assemble_context("q", [], budget_tokens=1000, count_tokens=count_words).tokens
-    budget = base + 8  # 4 for tags (no title), 4 words of text
+    budget = base + 10  # 6 for tags (no title; span and trimmed marks), 4 words of text
     result = assemble_context("q", [only], budget_tokens=budget, count_tokens=count_words)
     [(_, text)] = rendered(result)
     assert text == "three four five six"
     assert result.citations[0].span == (8, 8 + len(text))
+    assert result.citations[0].trimmed
+    assert f'span="8-{8 + len(text)}" trimmed="true">' in result.messages[0]["content"]
 
 
 def test_nothing_included_when_not_even_a_word_fits() -> None:
@@ -434,11 +436,20 @@ def test_titles_and_sources_are_escaped_attributes() -> None:
 def test_as_json_shape() -> None:
     result = assemble_context("q", corpus_hits(), budget_tokens=300, count_tokens=count_words)
     data = result.as_json()
-    assert set(data) == {"messages", "citations", "tokens"}
+    assert set(data) == {"messages", "citations", "tokens", "tokenizer"}
     assert data["tokens"] == result.tokens
     assert [m["role"] for m in data["messages"]] == ["system", "user"]
     citation = data["citations"][0]
-    assert set(citation) == {"n", "document", "title", "source", "span", "chunk_ids", "score"}
+    assert set(citation) == {
+        "n",
+        "document",
+        "title",
+        "source",
+        "span",
+        "chunk_ids",
+        "score",
+        "trimmed",
+    }
     assert citation["n"] == 1
     assert isinstance(citation["span"], list) and len(citation["span"]) == 2
     assert isinstance(citation["chunk_ids"], list)

@@ -13,14 +13,18 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
-from pgcontext.errors import BudgetError
+from pgcontext.context.template import DEFAULT, SystemTemplate
+from pgcontext.errors import BudgetError, ConfigError
 from pgcontext.retrieve.hit import Hit
 
 TokenCount: TypeAlias = Callable[[str], int]
 """Counts the tokens of one message content, as the chat model will."""
+MessageCount: TypeAlias = Callable[[Sequence[dict[str, str]]], int]
+"""Counts the tokens of whole chat messages, as the chat model will read them."""
+ORDERS = ("relevance", "document")
 
 DEFAULT_INSTRUCTIONS = (
     "Answer the user's question using only the numbered passages below. "
@@ -57,6 +61,7 @@ class Passage:
     char_end: int
     chunk_ids: tuple[int, ...]
     score: float
+    trimmed: bool = False  # cut short to fit the budget: the span says how far it goes
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class Citation:
     span: tuple[int, int]
     chunk_ids: tuple[int, ...]
     score: float
+    trimmed: bool = False
 
     def as_json(self) -> dict[str, Any]:
         """The JSON shape of a citation (`document` repeats `source`, as in `Hit.as_json`)."""
@@ -80,6 +86,7 @@ class Citation:
             "span": [self.span[0], self.span[1]],
             "chunk_ids": list(self.chunk_ids),
             "score": round(self.score, 6),
+            "trimmed": self.trimmed,
         }
 
 
@@ -90,6 +97,8 @@ class ContextResult:
     messages: list[dict[str, str]]
     citations: list[Citation]
     tokens: int
+    tokenizer: str | None = None  # whose tokens `tokens` counts
+    passages: list[Passage] = field(default_factory=list)  # as included, citation n = n
 
     def as_json(self) -> dict[str, Any]:
         """The JSON shape of the assembled context."""
@@ -97,7 +106,31 @@ class ContextResult:
             "messages": [dict(message) for message in self.messages],
             "citations": [citation.as_json() for citation in self.citations],
             "tokens": self.tokens,
+            "tokenizer": self.tokenizer,
         }
+
+    def as_text(self) -> str:
+        """System then user content, for a completion endpoint or a paste."""
+        return "\n\n".join(message["content"] for message in self.messages)
+
+    def as_markdown(self) -> str:
+        """Each message under a heading (its content fenced), then the sources."""
+        parts = []
+        for message in self.messages:
+            content = message["content"]
+            fence = "`" * max(3, _longest_backtick_run(content) + 1)
+            parts.append(f"### {message['role']}\n\n{fence}text\n{content}\n{fence}")
+        sources = [
+            f"{c.n}. {c.title or c.source} (`{c.source}`, characters {c.span[0]}-{c.span[1]}"
+            f"{', trimmed' if c.trimmed else ''})"
+            for c in self.citations
+        ]
+        parts.append("### sources\n\n" + ("\n".join(sources) or "(none)"))
+        return "\n\n".join(parts) + "\n"
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall(r"`+", text)), default=0)
 
 
 # --- merging hits into passages -------------------------------------------------------
@@ -233,19 +266,24 @@ def _render_passage(passage: Passage) -> str:
     if passage.title:
         attributes += f' title="{_attribute(passage.title)}"'
     attributes += f' source="{_attribute(passage.source)}"'
+    attributes += f' span="{passage.char_start}-{passage.char_end}"'
+    if passage.trimmed:
+        attributes += ' trimmed="true"'
     return f"<passage {attributes}>\n{_neutralise(passage.text)}\n</passage>"
 
 
-def _messages(instructions: str, passages: Sequence[Passage], prompt: str) -> list[dict[str, str]]:
-    """The system message (instructions + delimited passages) and the user message."""
-    blocks = [_render_passage(p) for p in passages]
-    system = "\n".join([instructions, "", "<passages>", *blocks, "</passages>"])
+def _messages(
+    template: SystemTemplate, instructions: str, passages: Sequence[Passage], prompt: str
+) -> list[dict[str, str]]:
+    """The system message (the template around the delimited passages) and the user message."""
+    block = "\n".join(["<passages>", *(_render_passage(p) for p in passages), "</passages>"])
+    system = template.render(instructions=instructions, passages=block, prompt=prompt)
     return [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
 
 
-def _total_tokens(messages: Sequence[dict[str, str]], count_tokens: TokenCount) -> int:
-    """Tokens of all message contents."""
-    return sum(count_tokens(message["content"]) for message in messages)
+def content_tokens(count_tokens: TokenCount) -> MessageCount:
+    """Counts messages as the sum of their contents' tokens (no chat template)."""
+    return lambda messages: sum(count_tokens(message["content"]) for message in messages)
 
 
 # --- budgeting ------------------------------------------------------------------------
@@ -258,22 +296,36 @@ def assemble_context(
     hits: Sequence[Hit],
     *,
     budget_tokens: int,
-    count_tokens: TokenCount,
+    count_tokens: TokenCount | None = None,
+    count_messages: MessageCount | None = None,
     instructions: str | None = None,
+    template: SystemTemplate | None = None,
+    order: str = "relevance",
+    tokenizer: str | None = None,
 ) -> ContextResult:
     """Build `[system, user]` messages holding the best passages that fit in the budget.
 
-    The total of `count_tokens` over both message contents never exceeds `budget_tokens`.
-    The best passage always goes in, cut at a sentence (else a word) boundary if it does
-    not fit whole: the most relevant text must not lose its place to weaker, shorter
-    passages. The others follow best first; one that does not fit is skipped and later,
-    smaller ones are still tried. Raises `BudgetError` if the prompt and instructions
-    alone do not fit.
+    Tokens are counted by `count_messages` over the whole messages (a chat template's
+    role markers included), else by `count_tokens` over each content. The count never
+    exceeds `budget_tokens`. The best passage always goes in, cut at a sentence (else a
+    word) boundary if it does not fit whole, and marked trimmed: the most relevant text
+    must not lose its place to weaker, shorter passages. The others follow best first;
+    one that does not fit is skipped and later, smaller ones are still tried. With
+    `order="document"` the chosen passages are then shown grouped by document, in
+    document order. Raises `BudgetError` if the prompt and instructions alone do not fit.
     """
+    if order not in ORDERS:
+        raise ConfigError(f"passage order {order!r} is not one of {', '.join(ORDERS)}")
+    if count_messages is None:
+        if count_tokens is None:
+            raise ValueError("assemble_context needs count_tokens or count_messages")
+        count_messages = content_tokens(count_tokens)
     header = DEFAULT_INSTRUCTIONS if instructions is None else instructions
+    system_template = template or DEFAULT
+    count = count_messages
 
     def total(passages: Sequence[Passage]) -> int:
-        return _total_tokens(_messages(header, passages, prompt), count_tokens)
+        return count(_messages(system_template, header, passages, prompt))
 
     needed = total([])
     if needed > budget_tokens:
@@ -287,12 +339,25 @@ def assemble_context(
         return total(passages) <= budget_tokens
 
     chosen = _select(merge_hits(hits), fits)
-    messages = _messages(header, chosen, prompt)
+    if order == "document":
+        chosen = _in_document_order(chosen)
+    messages = _messages(system_template, header, chosen, prompt)
     return ContextResult(
         messages=messages,
         citations=[_citation(p) for p in chosen],
-        tokens=_total_tokens(messages, count_tokens),
+        tokens=count(messages),
+        tokenizer=tokenizer,
+        passages=list(chosen),
     )
+
+
+def _in_document_order(passages: Sequence[Passage]) -> list[Passage]:
+    """Documents in order of their best passage; each document's passages by position."""
+    first: dict[int, int] = {}
+    for passage in passages:
+        first.setdefault(passage.document_id, passage.n)
+    ordered = sorted(passages, key=lambda p: (first[p.document_id], p.char_start))
+    return [replace(p, n=n) for n, p in enumerate(ordered, start=1)]
 
 
 def _select(candidates: Sequence[Passage], fits: Fits) -> list[Passage]:
@@ -349,7 +414,7 @@ def _last_fitting(cuts: Sequence[int], fits: Callable[[int], bool]) -> int | Non
 def _truncate(passage: Passage, cut: int) -> Passage:
     """The passage cut at `cut`; its span end moves with it (text and offsets align)."""
     text = passage.text[:cut].rstrip()
-    return replace(passage, text=text, char_end=passage.char_start + len(text))
+    return replace(passage, text=text, char_end=passage.char_start + len(text), trimmed=True)
 
 
 def _citation(passage: Passage) -> Citation:
@@ -361,4 +426,5 @@ def _citation(passage: Passage) -> Citation:
         span=(passage.char_start, passage.char_end),
         chunk_ids=passage.chunk_ids,
         score=passage.score,
+        trimmed=passage.trimmed,
     )

@@ -55,3 +55,13 @@ def load_plugin(spec: str) -> Embedder:
         return cast(Embedder, factory())
     except Exception as exc:  # import errors, a missing attribute, the factory's own errors
         raise ModelLoadError(f"cannot load embedder {spec!r}: {exc}") from exc
+
+
+def load_embedder(model: str, default: str, batch_size: int) -> Embedder:
+    """The embedder a model name, folder or `python:` plugin names (loaded once per process)."""
+    if model.startswith("python:"):
+        return load_plugin(model)
+    from pgcontext.embed.sentence import cached_embedder
+
+    name, location = resolve(model, default)
+    return cached_embedder(name, location, batch_size)

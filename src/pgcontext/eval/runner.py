@@ -17,7 +17,7 @@ from pgcontext.ingest.pipeline import IngestReport, Progress
 from pgcontext.ingest.sources import JsonlFields, iter_documents
 from pgcontext.retrieve.hybrid import Fusion
 from pgcontext.retrieve.options import MODES, RERANK_DEPTH
-from pgcontext.retrieve.rerank import Reranker
+from pgcontext.retrieve.rerank import Reranker, apply_rerank
 
 if TYPE_CHECKING:
     from pgcontext.store import Store
@@ -78,6 +78,7 @@ def run_eval(
     on_query: Callable[[int, int], None] | None = None,
     mode: str = "dense",
     reranker: Reranker | None = None,
+    rerank_fusion: str = "rrf",
 ) -> EvalResult:
     """Score retrieval (`mode` dense, keyword or hybrid, optionally reranked) on a BEIR
     dataset; (re-)ingests the corpus when it changed."""
@@ -105,7 +106,8 @@ def run_eval(
             hits = store.keyword_search(name, text, k=CHUNKS_PER_QUERY)
         if reranker is not None:
             # The cross-encoder re-orders the head; the rest keeps the first stage's order.
-            hits = reranker.rerank(text, hits[:RERANK_DEPTH]) + hits[RERANK_DEPTH:]
+            head = apply_rerank(reranker, text, hits[:RERANK_DEPTH], rerank_fusion)
+            hits = head + hits[RERANK_DEPTH:]
         finished = time.perf_counter()
         total_ms.append((finished - started) * 1000)
         search_ms.append((finished - searched) * 1000)
@@ -123,34 +125,6 @@ def run_eval(
         search_latency_ms=_summary(search_ms),
         ingest=report,
     )
-
-
-def run_all(
-    store: Store,
-    dataset_dir: str | Path,
-    *,
-    collection: str | None = None,
-    split: str = "test",
-    progress: Progress | None = None,
-    reranker: Reranker | None = None,
-) -> list[EvalResult]:
-    """Every configuration on one collection (ingested once); rerank only with a reranker."""
-    results = []
-    for mode, rerank in ALL_CONFIGURATIONS:
-        if rerank and reranker is None:
-            continue
-        results.append(
-            run_eval(
-                store,
-                dataset_dir,
-                collection=collection,
-                split=split,
-                progress=progress,
-                mode=mode,
-                reranker=reranker if rerank else None,
-            )
-        )
-    return results
 
 
 def _ensure_corpus(

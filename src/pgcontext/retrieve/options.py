@@ -8,6 +8,7 @@ from pgcontext.errors import ConfigError
 from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH
 from pgcontext.retrieve.hybrid import Fusion
 from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1
+from pgcontext.retrieve.rerank import RERANK_FUSIONS
 
 MODES = ("dense", "keyword", "hybrid")
 # Hybrid beats either side alone on SciFact and Cranfield (README, "Retrieval quality").
@@ -29,6 +30,9 @@ class SearchOptions:
     mmr_lambda: float | None = None  # None: no MMR; 1.0 relevance only, 0.0 diversity only
     rerank: bool = False
     rerank_depth: int = RERANK_DEPTH
+    # "rrf": the cross-encoder's rank fused with the first stage's (better on SciFact and
+    # Cranfield); "replace": the cross-encoder's order alone.
+    rerank_fusion: str = "rrf"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -37,6 +41,10 @@ class SearchOptions:
             raise ConfigError(f"MMR lambda must be between 0 and 1, not {self.mmr_lambda}")
         if not 1 <= self.ef_search <= 1000:
             raise ConfigError(f"ef_search must be between 1 and 1000, not {self.ef_search}")
+        if self.rerank_fusion not in RERANK_FUSIONS:
+            raise ConfigError(
+                f"rerank fusion {self.rerank_fusion!r} is not one of {', '.join(RERANK_FUSIONS)}"
+            )
         if not 1 <= self.rerank_depth <= 1000:
             raise ConfigError(f"rerank depth must be between 1 and 1000, not {self.rerank_depth}")
 

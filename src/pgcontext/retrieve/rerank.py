@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from pgcontext.errors import ModelLoadError
+from pgcontext.errors import ConfigError, ModelLoadError
 from pgcontext.retrieve.hit import Hit
 
 MAX_LENGTH = 512  # query + passage word-pieces, the model's limit
@@ -82,3 +82,32 @@ class CrossEncoder:
         ranked = sorted(zip(scores, range(len(hits)), hits, strict=True), reverse=True)
         reranked = [replace(hit, score=score) for score, _, hit in ranked]
         return reranked[:top] if top is not None else reranked
+
+
+def fused_rerank(reranker: Reranker, query: str, hits: Sequence[Hit], rrf_k: int = 60) -> list[Hit]:
+    """`hits` in the order of the reciprocal rank fusion of their own order and the
+    reranker's; the score is the fused one.
+
+    On SciFact and Cranfield this beats the cross-encoder's order alone (which loses to
+    hybrid search by itself): the first stage knows things the cross-encoder does not.
+    """
+    reranked = reranker.rerank(query, hits)
+    ce_rank = {hit.chunk_id: rank for rank, hit in enumerate(reranked, start=1)}
+    fused = [
+        (1 / (rrf_k + rank) + 1 / (rrf_k + ce_rank[hit.chunk_id]), rank, hit)
+        for rank, hit in enumerate(hits, start=1)
+    ]
+    fused.sort(key=lambda item: (-item[0], item[1]))
+    return [replace(hit, score=score) for score, _, hit in fused]
+
+
+RERANK_FUSIONS = ("rrf", "replace")
+
+
+def apply_rerank(reranker: Reranker, query: str, hits: Sequence[Hit], fusion: str) -> list[Hit]:
+    """ "rrf": fuse the reranker's order with the hits' own; "replace": its order alone."""
+    if fusion not in RERANK_FUSIONS:
+        raise ConfigError(f"rerank fusion {fusion!r} is not one of {', '.join(RERANK_FUSIONS)}")
+    if fusion == "replace":
+        return reranker.rerank(query, hits)
+    return fused_rerank(reranker, query, hits)

