@@ -38,7 +38,7 @@ from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH, dense_search
 from pgcontext.retrieve.filters import compile_filter
 from pgcontext.retrieve.hit import Hit
 from pgcontext.retrieve.hybrid import Fusion, hybrid_search
-from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1, keyword_search
+from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1
 from pgcontext.retrieve.options import DEFAULT_MODE, MAX_K, SearchOptions
 from pgcontext.retrieve.pipeline import retrieve
 from pgcontext.retrieve.rerank import Reranker, apply_rerank
@@ -356,10 +356,8 @@ class Store:
         b: float = DEFAULT_B,
     ) -> list[Hit]:
         """The k chunks with the highest BM25 score for `query` (no model involved)."""
-        filter_path = compile_filter(filter)
-        self.collection(collection)  # an unknown name is a clear error, not an empty list
-        with self._pool.connection() as conn:
-            return keyword_search(conn, collection, query, k=k, filter_path=filter_path, k1=k1, b=b)
+        options = SearchOptions(mode="keyword", k1=k1, b=b)
+        return self.retrieve(collection, query, k=k, filter=filter, options=options)
 
     def hybrid_search(
         self,
@@ -372,16 +370,7 @@ class Store:
         model: str | None = None,
     ) -> list[Hit]:
         """Dense and BM25 results fused by reciprocal rank fusion (in one SQL statement)."""
-        filter_path = compile_filter(filter)
-        embedder = self.collection_embedder(self.collection(collection), model)
-        return self.hybrid_search_vector(
-            collection,
-            query,
-            embedder.embed_query(query),
-            k=k,
-            filter_path=filter_path,
-            fusion=fusion,
-        )
+        return self.search(collection, query, k=k, filter=filter, fusion=fusion, model=model)
 
     def hybrid_search_vector(
         self,
@@ -459,15 +448,20 @@ class Store:
         """The token counter for budgets (see `context`); loaded once per spec."""
         if spec is not None and not isinstance(spec, str):
             return spec
-        key = spec or ""
-        if key not in self._tokenizers:
-            if spec:
-                self._tokenizers[key] = load_tokenizer(spec, allow_hub=self.settings.allow_hub)
-            else:
-                embedder = self.collection_embedder(self.collection(collection))
-                fallback = ContentCounter(embedder.spec.name, embedder.count_tokens)
-                self._tokenizers[key] = default_tokenizer(self.settings.models_dir, fallback)
-        return self._tokenizers[key]
+        if spec:
+            if spec not in self._tokenizers:
+                self._tokenizers[spec] = load_tokenizer(spec, allow_hub=self.settings.allow_hub)
+            return self._tokenizers[spec]
+        if "" in self._tokenizers:
+            return self._tokenizers[""]
+        info = self.collection(collection)
+        fallback = ContentCounter(
+            info.model.name, lambda text: self.collection_embedder(info).count_tokens(text)
+        )
+        counter = default_tokenizer(self.settings.models_dir, fallback)
+        if counter is not fallback:  # the fallback depends on the collection: not cached
+            self._tokenizers[""] = counter
+        return counter
 
     def chat_model(self, *, local: bool = False) -> ChatModel:
         """The bundled local model, else the endpoint PGCONTEXT_LLM_URL names."""
@@ -493,9 +487,9 @@ class Store:
         **context: Any,
     ) -> AnswerStream:
         """Assemble the context (keyword arguments as `context`), then stream the answer."""
-        chat = model or self.chat_model(local=local)
         if not 1 <= max_tokens <= 100_000:
             raise ConfigError(f"max_tokens must be between 1 and 100000, not {max_tokens}")
+        chat = model or self.chat_model(local=local)
         return AnswerStream(chat, self.context(prompt, collection, **context), max_tokens)
 
     def ask(

@@ -13,7 +13,6 @@ Neither replaces human judgement or an LLM judge on a real test set.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import numpy as np
 
 from pgcontext.embed.base import Embedder
 from pgcontext.errors import DatasetError
+from pgcontext.eval.beir import json_lines
 
 _WORD = re.compile(r"[^\W_](?:[\w'-]*[^\W_])?")
 _STOP_WORDS_TEXT = """a about above after again against all also am an and any are as at be
@@ -97,34 +97,26 @@ class AnswerRecord:
 
 def read_records(path: Path) -> list[AnswerRecord]:
     """Every record of the JSONL file, or a DatasetError naming the line and the field."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such file")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        records = [_record(path, n, data) for n, data in json_lines(path)]
     except (OSError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: cannot be read: {exc}") from None
-    records = []
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            records.append(_record(path, number, line))
     if not records:
         raise DatasetError(f"{path}: no records; each line is {{question, answer, reference}}")
     return records
 
 
-def _record(path: Path, number: int, line: str) -> AnswerRecord:
-    where = f"{path}:{number}"
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise DatasetError(f"{where}: invalid JSON ({exc.msg})") from None
-    if not isinstance(data, dict):
-        raise DatasetError(f"{where}: a record must be a JSON object")
+def _record(path: Path, line: int, data: dict[str, Any]) -> AnswerRecord:
+    where = f"{path}:{line}"
     fields = {}
     for key in ("question", "answer", "reference"):
         value = data.get(key)
         if not isinstance(value, str) or not value.strip():
             raise DatasetError(f"{where}: {key!r} must be a non-empty string")
         fields[key] = value
-    return AnswerRecord(number, **fields, passages=_passages(where, data))
+    return AnswerRecord(line, **fields, passages=_passages(where, data))
 
 
 def _passages(where: str, data: dict[str, Any]) -> list[str] | None:

@@ -77,7 +77,7 @@ def _qrels_path(root: Path, split: str) -> Path:
 
 def _read_queries(path: Path) -> dict[str, str]:
     queries: dict[str, str] = {}
-    for line_number, record in _json_lines(path):
+    for line_number, record in json_lines(path):
         query_id, text = record.get("_id"), record.get("text")
         if not isinstance(query_id, str | int) or isinstance(query_id, bool):
             raise DatasetError(f"{path}:{line_number}: '_id' must be a string, got {query_id!r}")
@@ -89,7 +89,7 @@ def _read_queries(path: Path) -> dict[str, str]:
     return queries
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield (line number, object) for each non-blank line of a JSON Lines file."""
     with path.open(encoding="utf-8") as lines:
         for line_number, line in enumerate(lines, start=1):
