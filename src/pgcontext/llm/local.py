@@ -85,8 +85,10 @@ def _convert(gguf: Path, out: Path) -> None:
 def _load(folder: str) -> tuple[Any, Any]:
     try:
         from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
     except ImportError as exc:  # pragma: no cover - transformers comes with the core
         raise ModelLoadError(str(exc)) from exc
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # noise in `ask`
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
     model.eval()  # type: ignore[no-untyped-call]
