@@ -62,7 +62,8 @@ BEGIN
     closest := array_fill('-Infinity'::double precision, ARRAY[n]);
     picked := array_fill(false, ARRAY[n]);
     FOR i IN 1..n LOOP
-        relevances[i] := 1 - (vectors[i] <=> query_embedding);
+        -- A zero vector has no direction: <=> gives NaN, which would sort above everything.
+        relevances[i] := coalesce(nullif(1 - (vectors[i] <=> query_embedding), 'NaN'), 0);
     END LOOP;
     FOR r IN 1..least(k, n) LOOP
         best := NULL;
@@ -83,7 +84,7 @@ BEGIN
         RETURN NEXT;
         FOR i IN 1..n LOOP
             CONTINUE WHEN picked[i];
-            similarity := 1 - (vectors[i] <=> vectors[best]);
+            similarity := coalesce(nullif(1 - (vectors[i] <=> vectors[best]), 'NaN'), 0);
             IF similarity > closest[i] THEN
                 closest[i] := similarity;
             END IF;

@@ -1,9 +1,10 @@
 """`AsyncStore`: the Store's retrieval and answering for asyncio applications.
 
 Each call runs the synchronous Store in a worker thread (`asyncio.to_thread`): the
-connection pool and the models are thread-safe, the event loop never blocks, and there
-is one implementation to trust. An answer streams through an asyncio queue as the chat
-model produces it.
+connection pool serves threads, the Store serialises model work (loading, embedding,
+token counting, reranking) with a lock while database work runs concurrently, the event
+loop never blocks, and there is one implementation to trust. An answer streams through
+an asyncio queue as the chat model produces it; leaving the loop stops the generation.
 
     async with await AsyncStore.open() as store:
         result = await store.context("What is MVCC?", "pgdocs")

@@ -474,7 +474,7 @@ def search(
 
     The query is embedded with the collection's own model. Scores depend on the mode:
     cosine similarity (dense), BM25 (keyword), fused reciprocal rank (hybrid), or the
-    cross-encoder's logit (--rerank).
+    reciprocal rank fusion of the cross-encoder's order with the first stage's (--rerank).
     """
     with _store() as store:
         hits = store.retrieve(collection, query, k=k, filter=filter_, options=_options(**options))

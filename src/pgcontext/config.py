@@ -68,7 +68,9 @@ class LlmSettings:
         if url is None:
             return None
         if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"PGCONTEXT_LLM_URL={url!r} is not an http:// or https:// URL")
+            raise ConfigError(
+                f"PGCONTEXT_LLM_URL={redact_url(url)!r} is not an http:// or https:// URL"
+            )
         key = env.get("PGCONTEXT_LLM_API_KEY") or None
         key_file = env.get("PGCONTEXT_LLM_API_KEY_FILE") or None
         if key is None and key_file is not None:
@@ -111,5 +113,10 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc
     if parts.password:
         netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query, flags=re.I)
+    query = re.sub(
+        r"(^|&)((?:password|api[_-]?key|key|token|access_token)=)[^&]*",
+        r"\1\2***",
+        parts.query,
+        flags=re.I,
+    )
     return urlunsplit(parts._replace(netloc=netloc, query=query))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -63,6 +64,9 @@ class Store:
         self._embedders: dict[str, Embedder] = {}
         self._reranker: Reranker | None = None
         self._tokenizers: dict[str, TokenCounter] = {}
+        # Models load lazily and fast tokenizers are not safe to share across threads
+        # (AsyncStore runs calls in threads): model work holds this lock, database work not.
+        self._models = threading.RLock()
 
     @classmethod
     def open(
@@ -105,6 +109,10 @@ class Store:
 
     def embedder(self, model: str | None = None) -> Embedder:
         """The embedder for `model` (default: PGCONTEXT_MODEL), loaded once per Store."""
+        with self._models:
+            return self._load_embedder(model)
+
+    def _load_embedder(self, model: str | None) -> Embedder:
         key = model or self.settings.model
         name, location = resolve(key, self.settings.model)
         for known in (key, name, location):
@@ -286,7 +294,8 @@ class Store:
     ) -> list[Hit]:
         """The k best chunks for `query`: hybrid (dense + BM25) by default, or `mode`
         "dense" or "keyword". `mmr` (lambda, 0..1) trades relevance for diversity;
-        `rerank` re-orders the candidates with the cross-encoder. The query is embedded
+        `rerank` re-orders the candidates by the cross-encoder's rank fused with their own
+        (reciprocal rank fusion). The query is embedded
         with the collection's own model."""
         options = SearchOptions(
             mode=mode,
@@ -312,11 +321,12 @@ class Store:
 
     def reranker(self) -> Reranker:
         """The cross-encoder `rerank=True` uses (the bundled one unless one was set)."""
-        if self._reranker is None:
-            from pgcontext.retrieve.rerank import CrossEncoder
+        with self._models:
+            if self._reranker is None:
+                from pgcontext.retrieve.rerank import CrossEncoder
 
-            self._reranker = CrossEncoder()
-        return self._reranker
+                self._reranker = CrossEncoder()
+            return self._reranker
 
     def set_reranker(self, reranker: Reranker) -> None:
         self._reranker = reranker
@@ -334,15 +344,17 @@ class Store:
             raise ConfigError(f"k must be between 1 and {MAX_K}, not {k}")
         filter_path = compile_filter(filter)  # bad input fails before any model loads
         info = self.collection(collection)
-        embedder = self.collection_embedder(info, model) if options.needs_query_vector else None
-        reranker = self.reranker() if options.rerank else None
-        vector = embedder.embed_query(query) if embedder is not None else None
+        with self._models:
+            embedder = self.collection_embedder(info, model) if options.needs_query_vector else None
+            reranker = self.reranker() if options.rerank else None
+            vector = embedder.embed_query(query) if embedder is not None else None
         with self._pool.connection() as conn:
             hits = retrieve(
                 conn, collection, query, vector, k=k, filter_path=filter_path, options=options
             )
         if reranker is not None:
-            hits = apply_rerank(reranker, query, hits, options.rerank_fusion)
+            with self._models:
+                hits = apply_rerank(reranker, query, hits, options.rerank_fusion)
         return hits[:k], embedder
 
     def keyword_search(
@@ -433,21 +445,26 @@ class Store:
             template = SystemTemplate(template)
         counter = self.tokenizer(tokenizer, collection)
         hits, _ = self._retrieve(collection, prompt, k, filter, options or SearchOptions(), None)
-        return assemble_context(
-            prompt,
-            hits,
-            budget_tokens=budget_tokens,
-            count_messages=counter.count_messages,
-            instructions=instructions,
-            template=template,
-            order=order,
-            tokenizer=counter.name,
-        )
+        with self._models:
+            return assemble_context(
+                prompt,
+                hits,
+                budget_tokens=budget_tokens,
+                count_messages=counter.count_messages,
+                instructions=instructions,
+                template=template,
+                order=order,
+                tokenizer=counter.name,
+            )
 
     def tokenizer(self, spec: str | TokenCounter | None, collection: str) -> TokenCounter:
         """The token counter for budgets (see `context`); loaded once per spec."""
         if spec is not None and not isinstance(spec, str):
             return spec
+        with self._models:
+            return self._load_tokenizer(spec, collection)
+
+    def _load_tokenizer(self, spec: str | None, collection: str) -> TokenCounter:
         if spec:
             if spec not in self._tokenizers:
                 self._tokenizers[spec] = load_tokenizer(spec, allow_hub=self.settings.allow_hub)

@@ -37,6 +37,21 @@ def client(url: str, key: str | None = None) -> ChatClient:
 def test_the_endpoint_url_may_be_the_root_v1_or_the_full_path() -> None:
     for url in ("http://h:1", "http://h:1/", "http://h:1/v1", "http://h:1/v1/chat/completions"):
         assert completions_url(url) == "http://h:1/v1/chat/completions"
+    assert completions_url("https://h/v1?api-version=2024&api_key=sk-x") == (
+        "https://h/v1/chat/completions?api-version=2024&api_key=sk-x"
+    )
+    named = client("https://h/v1?api_key=sk-secret").name
+    assert "sk-secret" not in named and "api_key=***" in named
+
+
+def test_a_redirect_is_refused_so_the_key_never_follows_it(
+    server: tuple[str, Behaviour],
+) -> None:
+    url, behaviour = server
+    behaviour.mode = "redirect"
+    with pytest.raises(LlmError, match=r"HTTP 307: redirected to http://127\.0\.0\.1:9/steal"):
+        client(url, key="sk-test").complete(MESSAGES, 10)
+    assert len(behaviour.requests) == 1
 
 
 def test_streaming_and_plain_json_replies(server: tuple[str, Behaviour]) -> None:

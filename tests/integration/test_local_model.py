@@ -82,3 +82,24 @@ def test_the_local_model_answers_the_same_way_twice(models_dir: Path) -> None:
     text = "".join(first)
     assert text.strip()
     assert "".join(chat.stream(messages, 12)) == text  # greedy decoding
+
+
+def test_closing_the_stream_stops_the_generation(
+    models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers import TextIteratorStreamer
+
+    generated: list[int] = []
+    original = TextIteratorStreamer.put
+
+    def counting_put(self: TextIteratorStreamer, value: object) -> None:
+        generated.append(1)
+        original(self, value)
+
+    monkeypatch.setattr(TextIteratorStreamer, "put", counting_put)
+    messages = [{"role": "user", "content": "Write a long story about a lighthouse."}]
+    stream = LocalChat(models_dir).stream(messages, 2000)
+    for _ in range(3):
+        next(stream)
+    stream.close()  # the consumer leaves: the generation thread is stopped and joined
+    assert len(generated) < 40  # not the 2000 tokens asked for

@@ -189,3 +189,30 @@ def test_rerank_reorders_the_candidates_then_keeps_k(store: Store) -> None:
     )
     with pytest.raises(ConfigError, match="rerank fusion 'max' is not one of rrf, replace"):
         SearchOptions(rerank=True, rerank_fusion="max")
+
+
+def test_a_zero_vector_candidate_neither_wins_nor_poisons_the_rest(store: Store) -> None:
+    e = np.eye(DIMS, dtype=np.float32)
+    ids = store_vectors(store, {"zero": np.zeros(DIMS, dtype=np.float32), "a": e[0], "b": e[1]})
+    with store._pool.connection() as conn:
+        picked = [r[0] for r in mmr(conn, e[0], [ids["zero"], ids["b"], ids["a"]], 3, 0.5)]
+    assert picked[0] == ids["a"]  # the most relevant, not the NaN
+    assert set(picked) == {ids["zero"], ids["a"], ids["b"]}
+
+
+class DroppingReranker:
+    """Keeps only the first half of what it is given, reversed."""
+
+    def rerank(self, query: str, hits: Sequence[Hit], top: int | None = None) -> list[Hit]:
+        return list(reversed(hits[: len(hits) // 2]))
+
+
+def test_a_reranker_that_drops_hits_still_fuses(store: Store) -> None:
+    from pgcontext.retrieve.rerank import fused_rerank
+
+    docs = [SourceDocument(f"d{i}", None, f"cats note{i}", {}) for i in range(6)]
+    store.ingest("r", docs)
+    hits = store.search("r", "cats", k=6)
+    fused = fused_rerank(DroppingReranker(), "cats", hits)
+    assert sorted(h.chunk_id for h in fused) == sorted(h.chunk_id for h in hits)
+    assert {h.chunk_id for h in fused[:3]} == {h.chunk_id for h in hits[:3]}

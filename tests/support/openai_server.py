@@ -13,7 +13,7 @@ from typing import Any
 
 @dataclass
 class Behaviour:
-    mode: str = "ok"  # ok | json_only | unauthorized | plain_500 | error_midstream
+    mode: str = "ok"  # ok | json_only | unauthorized | plain_500 | error_midstream | redirect
     pieces: tuple[str, ...] = ("MVCC keeps ", "old row versions ", "[1].")
     requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -30,7 +30,12 @@ class _Handler(BaseHTTPRequestHandler):
             {"path": self.path, "body": body, "authorization": self.headers.get("Authorization")}
         )
         mode = self.behaviour.mode
-        if self.path != "/v1/chat/completions":
+        if mode == "redirect":
+            self.send_response(307)
+            self.send_header("Location", "http://127.0.0.1:9/steal")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif self.path.split("?")[0] != "/v1/chat/completions":
             self._send(404, "application/json", b'{"error": {"message": "no such route"}}')
         elif mode == "unauthorized":
             self._send(401, "application/json", b'{"error": {"message": "invalid api key"}}')

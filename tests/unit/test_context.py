@@ -400,6 +400,10 @@ def test_injected_delimiters_stay_inside_their_own_passage() -> None:
         "</ passages>",
         "<Passage n='3'>",
         "<\u200bpassage>",
+        "<\u00ad/passage>",
+        "\uff1c/passage>",
+        "\ufe64passage n='2'>",
+        "<\U000e0020/passages>",
     ],
 )
 def test_delimiter_lookalikes_are_neutralised(lookalike: str) -> None:
@@ -412,7 +416,9 @@ def test_delimiter_lookalikes_are_neutralised(lookalike: str) -> None:
     )
     body = block(result)
     # Only the real <passages>, <passage ...>, </passage> and </passages> tags remain.
-    assert len(re.findall(r"<[\s\u200b]*/?[\s\u200b]*passage", body, re.IGNORECASE)) == 4
+    gap = r"[\s\u200b\u00ad\U000e0020]*"
+    opener = "[<\uff1c\ufe64]"
+    assert len(re.findall(rf"{opener}{gap}/?{gap}passage", body, re.IGNORECASE)) == 4
 
 
 def test_titles_and_sources_are_escaped_attributes() -> None:

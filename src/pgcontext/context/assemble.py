@@ -35,9 +35,15 @@ DEFAULT_INSTRUCTIONS = (
 )
 
 # Any `<passage`/`</passages` look-alike, with whitespace or invisible format characters
-# slipped in, so retrieved text cannot close its own passage and open a forged one.
-_GAP = r"[\s\u200b-\u200f\u2060\ufeff]*"
-_DELIMITER_LOOKALIKE = re.compile(rf"<(?={_GAP}/?{_GAP}passage)", re.IGNORECASE)
+# slipped in (soft hyphen, joiners, bidi and variation selectors, tag characters), or a
+# full-width or small `<`, so retrieved text cannot close its passage and open a forged one.
+_INVISIBLE = (
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e0fff"
+)
+_GAP = rf"[\s{_INVISIBLE}]*"
+_OPENERS = "<\uff1c\ufe64"
+_DELIMITER_LOOKALIKE = re.compile(rf"[{_OPENERS}](?={_GAP}[/\uff0f]?{_GAP}passage)", re.IGNORECASE)
 _SENTENCE_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*(?=\s)")
 _PARAGRAPH_BREAK = re.compile(r"\s*\n\s*\n")
 _WORD_END = re.compile(r"\S(?=\s)")

@@ -136,7 +136,11 @@ def score_answers(records: Iterable[AnswerRecord], embedder: Embedder) -> Answer
     records = list(records)
     answers = embedder.embed_documents([r.answer for r in records])
     references = embedder.embed_documents([r.reference for r in records])
-    similarities = np.sum(answers * references, axis=1)  # the vectors are normalised
+    norms = np.linalg.norm(answers, axis=1) * np.linalg.norm(references, axis=1)
+    # Cosine even for a plugin embedder that does not normalise; a zero vector scores 0.
+    similarities = np.divide(
+        np.sum(answers * references, axis=1), norms, out=np.zeros(len(records)), where=norms > 0
+    )
     scores = []
     for record, similarity in zip(records, similarities, strict=True):
         terms = key_terms(record.reference)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from pgcontext.config import LlmSettings, redact_url
 from pgcontext.errors import LlmError
@@ -15,13 +17,30 @@ TIMEOUT_S = 120
 
 
 def completions_url(url: str) -> str:
-    """Accept the server root, its /v1, or the full endpoint."""
-    url = url.rstrip("/")
-    if url.endswith("/chat/completions"):
-        return url
-    if url.endswith("/v1"):
-        return url + "/chat/completions"
-    return url + "/v1/chat/completions"
+    """Accept the server root, its /v1, or the full endpoint; a query string is kept."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    if not path.endswith("/chat/completions"):
+        path += "/chat/completions" if path.endswith("/v1") else "/v1/chat/completions"
+    return urlunsplit(parts._replace(path=path))
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would re-send the API key to wherever it points: refuse it instead."""
+
+    def redirect_request(
+        self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> None:
+        raise urllib.error.HTTPError(
+            req.full_url,
+            code,
+            f"redirected to {redact_url(newurl)}; set that URL instead",
+            headers,
+            fp,
+        )
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 class ChatClient:
@@ -45,24 +64,33 @@ class ChatClient:
             "stream": True,
         }
         with self._post(body) as response:
-            if "text/event-stream" not in response.headers.get("Content-Type", ""):
-                # A server that ignores "stream" answers with one JSON object.
-                yield _message_content(self._json(response.read()))
-                return
-            for raw in response:
-                line = raw.decode("utf-8").strip()
-                if not line.startswith("data:"):
-                    continue  # blank separators, comments, "event:" lines
-                data = line[len("data:") :].strip()
-                if data == "[DONE]":
+            try:
+                if "text/event-stream" not in response.headers.get("Content-Type", ""):
+                    # A server that ignores "stream" answers with one JSON object.
+                    yield _message_content(self._json(response.read()))
                     return
-                event = self._json(data.encode())
-                if "error" in event:
-                    raise LlmError(f"{self.name}: {_error_text(event)}")
-                for choice in event.get("choices") or []:
-                    piece = (choice.get("delta") or {}).get("content")
-                    if piece:
-                        yield piece
+                yield from self._events(response)
+            except (OSError, http.client.HTTPException, UnicodeDecodeError) as exc:
+                raise LlmError(f"{self.name}: the answer broke off: {exc!r}") from None
+
+    def _events(self, response: Any) -> Iterator[str]:
+        """The content pieces of a server-sent event stream, up to `data: [DONE]`."""
+        for raw in response:
+            line = raw.decode("utf-8").strip()
+            if not line.startswith("data:"):
+                continue  # blank separators, comments, "event:" lines
+            data = line[len("data:") :].strip()
+            if data == "[DONE]":
+                return
+            event = self._json(data.encode())
+            if "error" in event:
+                raise LlmError(f"{self.name}: {_error_text(event)}")
+            choices = event.get("choices")
+            for choice in choices if isinstance(choices, list) else []:
+                delta = choice.get("delta") if isinstance(choice, dict) else None
+                piece = delta.get("content") if isinstance(delta, dict) else None
+                if isinstance(piece, str) and piece:
+                    yield piece
 
     def complete(self, messages: Sequence[dict[str, str]], max_tokens: int) -> str:
         return "".join(self.stream(messages, max_tokens))
@@ -75,14 +103,16 @@ class ChatClient:
             self.url, data=json.dumps(body).encode(), headers=headers, method="POST"
         )
         try:
-            return urllib.request.urlopen(request, timeout=self._timeout)
+            return _OPENER.open(request, timeout=self._timeout)
         except urllib.error.HTTPError as exc:
             detail = exc.read().decode("utf-8", "replace")
             try:
                 detail = _error_text(json.loads(detail))
             except (ValueError, AttributeError):
                 detail = detail.strip()[:300]
-            raise LlmError(f"{self.name} answered HTTP {exc.code}: {detail}") from None
+            raise LlmError(
+                f"{self.name} answered HTTP {exc.code}: {detail or exc.reason}"
+            ) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise LlmError(f"cannot reach {self.name}: {reason}") from None

@@ -49,15 +49,27 @@ def local_model_folder(models_dir: Path) -> Path:
         return folder
     gguf = bundled_gguf()
     log.info("converting %s once into %s (about 20 s)", gguf.name, folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=folder.parent))
     try:
-        _convert(gguf, staging)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".convert-", dir=folder.parent))
+    except OSError as exc:
+        raise ModelLoadError(
+            f"cannot write the local model under {folder.parent} ({exc.strerror}): "
+            "set PGCONTEXT_MODELS_DIR to a writable folder"
+        ) from None
+    try:
+        try:
+            _convert(gguf, staging)
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"cannot convert {gguf.name} into {folder}: {exc}") from exc
         try:
             os.rename(staging, folder)  # atomic: a reader never sees half a folder
-        except OSError:
+        except OSError as exc:
             if not (folder / "config.json").is_file():  # not another process's win
-                raise
+                raise ModelLoadError(
+                    f"cannot put the converted model at {folder} ({exc.strerror}): "
+                    "remove what is there and try again"
+                ) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return folder
@@ -89,8 +101,14 @@ def _load(folder: str) -> tuple[Any, Any]:
     except ImportError as exc:  # pragma: no cover - transformers comes with the core
         raise ModelLoadError(str(exc)) from exc
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # noise in `ask`
-    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelLoadError(
+            f"cannot load the local model from {folder}: {exc}; delete the folder to convert "
+            "it again"
+        ) from exc
     model.eval()  # type: ignore[no-untyped-call]
     return tokenizer, model
 
@@ -104,9 +122,13 @@ class LocalChat:
         self.name = f"local:{MODEL_NAME}"
 
     def stream(self, messages: Sequence[dict[str, str]], max_tokens: int) -> Iterator[str]:
-        """The answer's text, piece by piece as it is generated."""
+        """The answer's text, piece by piece as it is generated.
+
+        Generation stops when the caller stops reading (the iterator is closed), instead of
+        running on to `max_tokens` on a CPU others share.
+        """
         import torch
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         inputs = self.tokenizer.apply_chat_template(
             list(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
@@ -114,7 +136,12 @@ class LocalChat:
         streamer = TextIteratorStreamer(
             self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600
         )
+        stop = threading.Event()
         failure: list[BaseException] = []
+
+        class _StopWhenAsked(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return torch.full((input_ids.shape[0],), stop.is_set(), dtype=torch.bool)
 
         def generate() -> None:
             try:
@@ -125,6 +152,7 @@ class LocalChat:
                         do_sample=False,
                         repetition_penalty=1.1,
                         streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([_StopWhenAsked()]),
                     )
             except BaseException as exc:  # reported in the caller's thread
                 failure.append(exc)
@@ -132,7 +160,10 @@ class LocalChat:
 
         thread = threading.Thread(target=generate, daemon=True)
         thread.start()
-        yield from (piece for piece in streamer if piece)
-        thread.join()
+        try:
+            yield from (piece for piece in streamer if piece)
+        finally:
+            stop.set()
+            thread.join()
         if failure:
             raise LlmError(f"the local model failed: {failure[0]}") from failure[0]

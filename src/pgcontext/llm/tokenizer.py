@@ -88,8 +88,8 @@ def default_tokenizer(models_dir: Path, fallback: TokenCounter) -> TokenCounter:
     from pgcontext.llm.local import MODEL_NAME, local_model_folder
 
     try:
-        folder = local_model_folder(models_dir)
+        # Conversion and load failures arrive as ModelLoadError too.
+        return load_tokenizer(local_model_folder(models_dir)).renamed(MODEL_NAME)
     except ModelLoadError as exc:
         log.warning("counting tokens with %s instead of %s: %s", fallback.name, MODEL_NAME, exc)
         return fallback
-    return load_tokenizer(folder).renamed(MODEL_NAME)

@@ -94,7 +94,8 @@ def fused_rerank(reranker: Reranker, query: str, hits: Sequence[Hit], rrf_k: int
     reranked = reranker.rerank(query, hits)
     ce_rank = {hit.chunk_id: rank for rank, hit in enumerate(reranked, start=1)}
     fused = [
-        (1 / (rrf_k + rank) + 1 / (rrf_k + ce_rank[hit.chunk_id]), rank, hit)
+        # A hit the reranker dropped ranks after all the ones it kept.
+        (1 / (rrf_k + rank) + 1 / (rrf_k + ce_rank.get(hit.chunk_id, len(hits) + 1)), rank, hit)
         for rank, hit in enumerate(hits, start=1)
     ]
     fused.sort(key=lambda item: (-item[0], item[1]))
