@@ -584,7 +584,7 @@ def _context_kwargs(
     type=click.Choice(["messages", "text", "markdown"]),
     default="messages",
     show_default=True,
-    help="messages: each chat message under its role; text: the contents only; "
+    help="messages: the OpenAI-style chat messages as JSON; text: the contents only; "
     "markdown: headed sections and the sources.",
 )
 @_json_option
@@ -598,12 +598,16 @@ def context(prompt: str, collection: str, format_: str, as_json: bool, **options
         result = store.context(prompt, collection, **_context_kwargs(**options))
     if as_json:
         _json(result.as_json())
-    elif format_ == "text":
+        return
+    if format_ == "text":
         click.echo(result.as_text())
     elif format_ == "markdown":
         click.echo(result.as_markdown(), nl=False)
     else:
-        _print_messages(result)
+        _json(result.messages)  # ready to send as the "messages" of a chat completion
+    click.echo(
+        f"{len(result.citations)} passages, {result.tokens} tokens ({result.tokenizer})", err=True
+    )
 
 
 def _print_messages(result: Any) -> None:

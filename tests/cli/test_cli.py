@@ -227,8 +227,13 @@ def test_context_formats_templates_and_tokenizer(run: Any, docs: Path, tmp_path:
     question = "How do tomatoes grow?"
     text = run("context", question, "-c", "kb", "--format", "text", "--budget", "400")
     assert text.exit_code == 0, text.output
-    assert text.output.rstrip().endswith(question) and "<passages>" in text.output
-    markdown = run("context", question, "-c", "kb", "--format", "markdown").output
+    assert text.stdout.rstrip().endswith(question) and "<passages>" in text.stdout
+    messages = run("context", question, "-c", "kb", "--budget", "400")
+    assert messages.exit_code == 0, messages.output
+    chat = json.loads(messages.stdout)
+    assert [m["role"] for m in chat] == ["system", "user"] and chat[1]["content"] == question
+    assert "tokens (SmolLM2-135M-Instruct)" in messages.stderr
+    markdown = run("context", question, "-c", "kb", "--format", "markdown").stdout
     assert markdown.startswith("### system\n\n```text\n") and "### sources\n\n1. " in markdown
     template = tmp_path / "system.txt"
     template.write_text("Sources for '$prompt':\n$passages", encoding="utf-8")
