@@ -652,7 +652,10 @@ def ask(
                 err=True,
             )
             result = store.context(prompt, collection, **kwargs)
-            _json(result.as_json()) if as_json else _print_messages(result)
+            if as_json:
+                _json(result.as_json())
+            else:
+                _print_messages(result)
             return
         stream = store.ask_stream(prompt, collection, local=local, max_tokens=max_tokens, **kwargs)
         for piece in stream:

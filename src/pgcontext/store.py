@@ -38,10 +38,10 @@ from pgcontext.llm.tokenizer import ContentCounter, TokenCounter, default_tokeni
 from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH, dense_search
 from pgcontext.retrieve.filters import compile_filter
 from pgcontext.retrieve.hit import Hit
-from pgcontext.retrieve.hybrid import Fusion, hybrid_search
+from pgcontext.retrieve.hybrid import Fusion
 from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1
 from pgcontext.retrieve.options import DEFAULT_MODE, MAX_K, SearchOptions
-from pgcontext.retrieve.pipeline import retrieve
+from pgcontext.retrieve.pipeline import first_stage, retrieve
 from pgcontext.retrieve.rerank import Reranker, apply_rerank
 
 log = logging.getLogger(__name__)
@@ -384,25 +384,27 @@ class Store:
         """Dense and BM25 results fused by reciprocal rank fusion (in one SQL statement)."""
         return self.search(collection, query, k=k, filter=filter, fusion=fusion, model=model)
 
-    def hybrid_search_vector(
+    def first_stage(
         self,
         collection: str,
         query: str,
         vector: Any,
         *,
         k: int = 10,
+        options: SearchOptions | None = None,
         filter_path: str | None = None,
-        fusion: Fusion | None = None,
     ) -> list[Hit]:
+        """The options' first stage alone, with the query already embedded (evaluation,
+        vectors made elsewhere): no MMR, no rerank, no model call."""
         with self._pool.connection() as conn:
-            return hybrid_search(
+            return first_stage(
                 conn,
                 collection,
                 query,
                 vector,
                 k=k,
                 filter_path=filter_path,
-                fusion=fusion or Fusion(),
+                options=options or SearchOptions(),
             )
 
     def search_vector(

@@ -16,7 +16,7 @@ from pgcontext.eval.metrics import evaluate, percentile
 from pgcontext.ingest.pipeline import IngestReport, Progress
 from pgcontext.ingest.sources import JsonlFields, iter_documents
 from pgcontext.retrieve.hybrid import Fusion
-from pgcontext.retrieve.options import MODES, RERANK_DEPTH
+from pgcontext.retrieve.options import MODES, RERANK_DEPTH, SearchOptions
 from pgcontext.retrieve.rerank import Reranker, apply_rerank
 
 if TYPE_CHECKING:
@@ -89,6 +89,10 @@ def run_eval(
     report = _ensure_corpus(store, dataset, name, progress)
     info = store.collection(name)
     embedder = store.collection_embedder(info) if mode != "keyword" else None
+    # 300 candidates a side (and as HNSW breadth), so 100 distinct documents can be ranked.
+    options = SearchOptions(
+        mode=mode, ef_search=CHUNKS_PER_QUERY, fusion=Fusion(candidates=CHUNKS_PER_QUERY)
+    )
     run: dict[str, list[str]] = {}
     total_ms: list[float] = []
     search_ms: list[float] = []
@@ -96,14 +100,7 @@ def run_eval(
         started = time.perf_counter()
         vector = embedder.embed_query(text) if embedder is not None else None
         searched = time.perf_counter()
-        if mode == "dense":
-            hits = store.search_vector(name, vector, k=CHUNKS_PER_QUERY, ef_search=CHUNKS_PER_QUERY)
-        elif mode == "hybrid":
-            hits = store.hybrid_search_vector(
-                name, text, vector, k=CHUNKS_PER_QUERY, fusion=Fusion(candidates=CHUNKS_PER_QUERY)
-            )
-        else:
-            hits = store.keyword_search(name, text, k=CHUNKS_PER_QUERY)
+        hits = store.first_stage(name, text, vector, k=CHUNKS_PER_QUERY, options=options)
         if reranker is not None:
             # The cross-encoder re-orders the head; the rest keeps the first stage's order.
             head = apply_rerank(reranker, text, hits[:RERANK_DEPTH], rerank_fusion)
