@@ -457,6 +457,8 @@ class Store:
                 template=template,
                 order=order,
                 tokenizer=counter.name,
+                # Optional on a TokenCounter: a caller's own counter may not name any.
+                special_tokens=getattr(counter, "special_tokens", frozenset()),
             )
 
     def tokenizer(self, spec: str | TokenCounter | None, collection: str) -> TokenCounter:

@@ -19,7 +19,11 @@ Messages = Sequence[dict[str, str]]
 
 
 class TokenCounter(Protocol):
-    """Counts tokens as one chat model does; `name` says which."""
+    """Counts tokens as one chat model does; `name` says which.
+
+    A counter may also name its model's special tokens in a `special_tokens` attribute (a
+    frozenset of strings): retrieved text that contains them is neutralised.
+    """
 
     name: str
 
@@ -35,6 +39,7 @@ class ChatTokenizer:
         self.name = name
         self._tokenizer = tokenizer
         self._templated = bool(getattr(tokenizer, "chat_template", None))
+        self.special_tokens = special_tokens_of(tokenizer)
 
     def count(self, text: str) -> int:
         return len(self._tokenizer.encode(text, add_special_tokens=False))
@@ -54,12 +59,23 @@ class ChatTokenizer:
 class ContentCounter:
     """Sums the tokens of the message contents (no chat template known)."""
 
-    def __init__(self, name: str, count: Callable[[str], int]) -> None:
+    def __init__(
+        self, name: str, count: Callable[[str], int], special_tokens: frozenset[str] = frozenset()
+    ) -> None:
         self.name = name
         self.count = count
+        self.special_tokens = special_tokens
 
     def count_messages(self, messages: Messages) -> int:
         return sum(self.count(m["content"]) for m in messages)
+
+
+def special_tokens_of(tokenizer: Any) -> frozenset[str]:
+    """A transformers tokenizer's special tokens and added tokens (such as `<|im_start|>`)."""
+    special = set(getattr(tokenizer, "all_special_tokens", ()))
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    special.update(token.content for token in added.values())
+    return frozenset(token for token in special if isinstance(token, str) and token)
 
 
 def load_tokenizer(spec: str | Path, *, allow_hub: bool = False) -> ChatTokenizer:
