@@ -9,7 +9,12 @@ import pytest
 
 from pgcontext.errors import ModelLoadError
 from pgcontext.llm import local
-from pgcontext.llm.tokenizer import ContentCounter, default_tokenizer, load_tokenizer
+from pgcontext.llm.tokenizer import (
+    ChatTokenizer,
+    ContentCounter,
+    default_tokenizer,
+    load_tokenizer,
+)
 
 
 def test_without_the_local_model_the_fallback_counts_with_a_warning(
@@ -36,3 +41,27 @@ def test_tokenizer_errors_name_the_input(tmp_path: Path) -> None:
         load_tokenizer(tmp_path / "empty")
     with pytest.raises(ModelLoadError, match="hub downloads are off: set PGCONTEXT_ALLOW_HUB=1"):
         load_tokenizer("some-org/some-model-that-is-not-cached")
+
+
+def test_a_tokenizers_special_and_added_tokens_are_named_for_neutralising() -> None:
+    class Added:
+        def __init__(self, content: str) -> None:
+            self.content = content
+
+    class Fake:
+        chat_template = None
+        all_special_tokens = ("<|im_start|>", "<|im_end|>")
+
+        def __init__(self) -> None:
+            self.added_tokens_decoder = {
+                0: Added("<|im_start|>"),
+                5: Added("<file_sep>"),
+                6: Added(""),
+            }
+
+    assert ChatTokenizer("fake", Fake()).special_tokens == {
+        "<|im_start|>",
+        "<|im_end|>",
+        "<file_sep>",
+    }
+    assert ContentCounter("words", len).special_tokens == frozenset()
