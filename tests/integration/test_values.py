@@ -90,6 +90,9 @@ def test_precomputed_values_are_checked_per_record(store: Store, tmp_path: Path)
         record("span", span=[2**31, 2**31 + len("text of span")]),
         record("ok-3", position=2**31 - 1),
         record("bigint").replace(f"[{vector[0]}", f"[1{'0' * 400}", 1),
+        # Two chunks of one document, the second far beyond int4.
+        record("two", position=0, span=[0, len("text of two")]),
+        record("two", position=1, span=[2**31 + 5, 2**31 + 5 + len("text of two")]),
     ]
     report = store.ingest("v", [_write_jsonl(tmp_path / "vectors.jsonl", lines)])
 
@@ -110,6 +113,7 @@ def test_precomputed_values_are_checked_per_record(store: Store, tmp_path: Path)
         " to 2147483647",
         "span": "chunk 0: span start is 2147483648; it must be a whole number from 0 to 2147483647",
         "bigint": "chunk 0: embedding component 0 is of about 401 digits, beyond float32",
+        "two": "chunk 1: span start is 2147483653; it must be a whole number from 0 to 2147483647",
     }
     hits = store.search("v", "purring cats", k=10, mode="dense")
     assert {h.source for h in hits} == {"seed", "ok-1", "ok-2", "ok-3"}

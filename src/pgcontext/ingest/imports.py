@@ -19,7 +19,7 @@ from pgcontext.ingest import writer
 from pgcontext.ingest.chunking import Chunk
 from pgcontext.ingest.pipeline import IngestReport, check_storable
 from pgcontext.ingest.sources import PrecomputedChunk, SourceDocument, SourceProblem
-from pgcontext.ingest.values import check_embedding, check_int4, check_text
+from pgcontext.ingest.values import INT4_MAX, check_embedding, check_int4, check_text
 
 Conn = psycopg.Connection[Any]
 Item = SourceDocument | SourceProblem
@@ -50,7 +50,8 @@ def group_chunks(items: Iterable[Item]) -> Iterator[Item]:
 def _stitched(doc: SourceDocument) -> SourceDocument:
     """The document text rebuilt from its chunks' spans (overlaps written once)."""
     chunks = tuple(sorted(doc.chunks, key=lambda c: c.position))
-    if len(chunks) == 1:
+    # A span beyond int4 is refused by the importer: never pad gigabytes of text for it.
+    if len(chunks) == 1 or any(chunk.end > INT4_MAX for chunk in chunks):
         return replace(doc, chunks=chunks)
     text = ""
     for chunk in chunks:
