@@ -31,6 +31,8 @@ INT4_MAX = 2**31 - 1
 MAX_JSON_DEPTH = 64
 MAX_METADATA_BYTES = 1_000_000
 
+_PATH_LEVELS = 6  # levels of a path named in a reason
+
 
 def check_text(value: str, where: str) -> str | None:
     """Why PostgreSQL cannot store the string `value` (named `where`), or None.
@@ -123,16 +125,23 @@ def _check(value: Any, where: str, depth: int, max_depth: int) -> str | None:
             if not isinstance(key, str):
                 return f"{where}: key {key!r} is not a string"
             problem = check_text(key, f"{where}: key {key!r}") or _check(
-                item, f"{where}[{key!r}]", depth + 1, max_depth
+                item, _inside(where, f"[{key!r}]", depth), depth + 1, max_depth
             )
             if problem is not None:
                 return problem
         return None
     for index, item in enumerate(value):
-        problem = _check(item, f"{where}[{index}]", depth + 1, max_depth)
+        problem = _check(item, _inside(where, f"[{index}]", depth), depth + 1, max_depth)
         if problem is not None:
             return problem
     return None
+
+
+def _inside(where: str, step: str, depth: int) -> str:
+    """The path of an item in a reason; past a few levels, "…" stands for the rest."""
+    if depth < _PATH_LEVELS:
+        return where + step
+    return where if where.endswith("…") else where + "…"
 
 
 def _beyond_double(value: Any) -> bool:
