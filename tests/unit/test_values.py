@@ -52,8 +52,8 @@ def test_values_that_come_back_exactly_are_accepted(value: Any) -> None:
         ({1: "x"}, "metadata: key 1 is not a string"),
         ({"a\x00": "x"}, "metadata: key 'a\\x00' contains a NUL character"),
         ({"a": "\ud800"}, "metadata['a'] contains a lone UTF-16 surrogate"),
-        ({"a": {1, 2}}, "metadata['a']: a set is not a JSON value"),
-        ({"a": b"x"}, "metadata['a']: a bytes is not a JSON value"),
+        ({"a": {1, 2}}, "metadata['a']: a Python set is not a JSON value"),
+        ({"a": b"x"}, "metadata['a']: a Python bytes is not a JSON value"),
     ],
 )
 def test_values_that_would_change_or_fail_are_refused(value: Any, reason: str) -> None:

@@ -117,7 +117,7 @@ def _check(value: Any, where: str, depth: int, max_depth: int) -> str | None:
             " it as an integer of all its digits); write it as a string"
         )
     if not isinstance(value, dict | list | tuple):
-        return f"{where}: a {type(value).__name__} is not a JSON value"
+        return f"{where}: a Python {type(value).__name__} is not a JSON value"
     if depth >= max_depth:
         return f"{where} is nested more than {max_depth} levels deep"
     if isinstance(value, dict):
