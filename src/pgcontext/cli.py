@@ -407,7 +407,7 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
     "--out",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="File to write [default: standard output].",
+    help="File to write, whole or not at all [default: standard output].",
 )
 def export(collection: str, out: Path | None) -> None:
     """Write a collection's chunks as JSONL with their embeddings.
@@ -415,13 +415,13 @@ def export(collection: str, out: Path | None) -> None:
     Each line: document, chunk_id, position, title, text, metadata, span, token_count,
     heading, model, embedding. `pgcontext ingest FILE -c NAME` on another database
     restores the collection without re-embedding (the model is checked on the way in).
+
+    With --out, the file is written under a temporary name and renamed when complete: a
+    failed export leaves no file (or the previous one). Standard output cannot be taken
+    back: if the export fails midway, the error says so and what was printed is incomplete.
     """
     with _store() as store:
-        if out is None:
-            count = store.export(collection, sys.stdout.buffer)
-        else:
-            with out.open("wb") as handle:
-                count = store.export(collection, handle)
+        count = store.export(collection, sys.stdout.buffer if out is None else out)
     click.echo(f"exported {count} chunks of {collection}", err=True)
 
 

@@ -52,6 +52,10 @@ class SourceError(PgContextError):
         self.reason = reason
 
 
+class ExportError(PgContextError):
+    """A collection could not be exported: a value it holds, or the output, failed."""
+
+
 class DatasetError(PgContextError):
     """An evaluation dataset directory is missing files or malformed."""
 

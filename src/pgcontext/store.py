@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -25,7 +26,7 @@ from pgcontext.db.embedded import embedded_url
 from pgcontext.embed.base import Embedder
 from pgcontext.embed.registry import load_embedder, resolve
 from pgcontext.errors import ConfigError, LlmError, ModelLoadError, ModelMismatchError
-from pgcontext.export import write_export
+from pgcontext.export import export_to_file, write_export
 from pgcontext.ingest import queue, writer
 from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS, enqueue_items
 from pgcontext.ingest.imports import Importer
@@ -254,10 +255,16 @@ class Store:
         """Run a queue worker in this process until it stops (see `pgcontext worker`)."""
         return self.worker(options, progress=progress).run()
 
-    def export(self, collection: str, out: IO[bytes]) -> int:
-        """Write the collection's chunks as JSONL (see pgcontext.export); returns the count."""
+    def export(self, collection: str, out: IO[bytes] | str | os.PathLike[str]) -> int:
+        """Write the collection's chunks as JSONL (see pgcontext.export); returns the count.
+
+        A path is written whole or not at all; a stream cannot be taken back, so on an
+        ExportError what it received is incomplete.
+        """
         info = self.collection(collection)
         with self._pool.connection() as conn:
+            if isinstance(out, str | os.PathLike):
+                return export_to_file(conn, info, Path(out))
             return write_export(conn, info, out)
 
     def retry_failed(self, collection: str | None = None) -> int:

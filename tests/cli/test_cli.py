@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from click.testing import CliRunner, Result
 
@@ -220,6 +221,26 @@ def test_enqueue_then_worker_then_export(run: Any, docs: Path, tmp_path: Path) -
     assert hits[0]["document"].endswith("garden.html")
 
     assert "0 failed jobs queued again" in run("retry").output
+
+
+def test_a_failed_export_leaves_no_file(run: Any, docs: Path, tmp_path: Path, db_url: str) -> None:
+    assert run("ingest", str(docs), "-c", "kb").exit_code == 0
+    with psycopg.connect(db_url) as conn:  # a value stored before ingest refused it
+        conn.execute(
+            "UPDATE pgcontext.document SET metadata = '{\"n\": 1e20}' WHERE source LIKE %s",
+            ("%python.txt",),
+        )
+    out = tmp_path / "kb.jsonl"
+    failed = run("export", "-c", "kb", "--out", str(out))
+    assert failed.exit_code == 1
+    assert failed.output.count("\n") == 1 and "Traceback" not in failed.output
+    assert "python.txt', chunk 0 cannot be written as JSON" in failed.output
+    assert "nothing was written" in failed.output
+    assert not out.exists() and not list(tmp_path.glob(".kb.jsonl*"))
+
+    streamed = run("export", "-c", "kb")
+    assert streamed.exit_code == 1 and "incomplete export" in streamed.output
+    assert "cannot be taken back" in run("export", "--help").output
 
 
 def test_context_formats_templates_and_tokenizer(run: Any, docs: Path, tmp_path: Path) -> None:

@@ -193,8 +193,13 @@ def test_rerank_reorders_the_candidates_then_keeps_k(store: Store) -> None:
 
 def test_a_zero_vector_candidate_neither_wins_nor_poisons_the_rest(store: Store) -> None:
     e = np.eye(DIMS, dtype=np.float32)
-    ids = store_vectors(store, {"zero": np.zeros(DIMS, dtype=np.float32), "a": e[0], "b": e[1]})
+    ids = store_vectors(store, {"zero": e[2], "a": e[0], "b": e[1]})
     with store._pool.connection() as conn:
+        # Imports refuse an all-zero vector; one can still reach the table (SQL, an embedder).
+        conn.execute(
+            "UPDATE pgcontext.chunk SET embedding = %s WHERE id = %s",
+            (np.zeros(DIMS, dtype=np.float32), ids["zero"]),
+        )
         picked = [r[0] for r in mmr(conn, e[0], [ids["zero"], ids["b"], ids["a"]], 3, 0.5)]
     assert picked[0] == ids["a"]  # the most relevant, not the NaN
     assert set(picked) == {ids["zero"], ids["a"], ids["b"]}

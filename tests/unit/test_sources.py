@@ -301,6 +301,41 @@ class TestJsonl:
         path = _jsonl(tmp_path / "m.jsonl", {"text": "t", "tags": ["a"], "n": 1.5, "x": None})
         json.dumps(_read(path)[0][0].metadata, allow_nan=False)
 
+    def test_integers_beyond_64_bits_stay_exact(self, tmp_path: Path) -> None:
+        big = 2**70
+        path = _jsonl(
+            tmp_path / "big.jsonl",
+            f'{{"id": {big}, "text": "one", "n": {-big - 1}}}',
+            f'{{"id": {big + 1}, "text": "two", "n": 12}}',
+            '{"id": 7, "text": "three", "x": 0.00001234567890123456789,'
+            ' "y": 12345678901234567890.5}',
+        )
+        documents, problems = _read(path)
+        assert problems == []
+        assert [d.source for d in documents] == [str(big), str(big + 1), "7"]
+        assert documents[0].metadata == {"n": -big - 1}
+        assert documents[2].metadata == {"x": 1.234567890123456789e-05, "y": 1.2345678901234567e19}
+
+    def test_a_number_too_large_for_a_double_is_refused_with_its_line(self, tmp_path: Path) -> None:
+        path = _jsonl(
+            tmp_path / "inf.jsonl",
+            {"id": "a", "text": "fine"},
+            '{"id": "b", "text": "x", "score": 1e400}',
+            '{"id": "c", "text": "x", "score": [-1E+400]}',
+            '{"id": "d", "text": "x", "n": ' + "9" * 5000 + "}",
+            {"id": "e", "text": "also fine"},
+        )
+        documents, problems = _read(path)
+        assert [d.source for d in documents] == ["a", "e"]
+        origin = path.resolve().as_posix()
+        by_line = {p.source.removeprefix(f"{origin}:"): p.reason for p in problems}
+        assert by_line["2"] == (
+            "line 2: invalid JSON: number 1e400 is too large for a double (it would be"
+            " Infinity); write it as a string"
+        )
+        assert "number -1E+400 is too large" in by_line["3"]
+        assert by_line["4"] == "line 4: invalid JSON: an integer of 5000 digits is too long"
+
 
 class TestStdin:
     def _stdin(self, monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:

@@ -19,6 +19,7 @@ from pgcontext.ingest import writer
 from pgcontext.ingest.chunking import Chunk
 from pgcontext.ingest.pipeline import IngestReport, check_storable
 from pgcontext.ingest.sources import PrecomputedChunk, SourceDocument, SourceProblem
+from pgcontext.ingest.values import INT4_MAX, check_embedding, check_int4, check_text
 
 Conn = psycopg.Connection[Any]
 Item = SourceDocument | SourceProblem
@@ -49,7 +50,8 @@ def group_chunks(items: Iterable[Item]) -> Iterator[Item]:
 def _stitched(doc: SourceDocument) -> SourceDocument:
     """The document text rebuilt from its chunks' spans (overlaps written once)."""
     chunks = tuple(sorted(doc.chunks, key=lambda c: c.position))
-    if len(chunks) == 1:
+    # A span beyond int4 is refused by the importer: never pad gigabytes of text for it.
+    if len(chunks) == 1 or any(chunk.end > INT4_MAX for chunk in chunks):
         return replace(doc, chunks=chunks)
     text = ""
     for chunk in chunks:
@@ -108,6 +110,9 @@ class Importer:
             return checked
         model = self.collection.model
         for chunk in doc.chunks:
+            problem = _chunk_problem(chunk)
+            if problem is not None:
+                return SourceProblem(doc.source, f"chunk {chunk.position}: {problem}")
             if len(chunk.embedding) != model.dimensions:
                 return SourceProblem(
                     doc.source,
@@ -126,6 +131,19 @@ class Importer:
         chunks = [_chunk(c, self.count_tokens) for c in doc.chunks]
         vectors = np.asarray([c.embedding for c in doc.chunks], dtype=np.float32)
         return writer.PreparedDocument(doc, digest, chunks, vectors)
+
+
+def _chunk_problem(chunk: PrecomputedChunk) -> str | None:
+    """What of a chunk's own numbers its int4 and vector columns cannot hold."""
+    counts = [("position", chunk.position), ("span start", chunk.start), ("span end", chunk.end)]
+    if chunk.token_count is not None:
+        counts.append(("token_count", chunk.token_count))
+    for name, value in counts:
+        problem = check_int4(value, name)
+        if problem is not None:
+            return problem
+    heading = check_text(chunk.heading, "heading") if chunk.heading is not None else None
+    return heading or check_text(chunk.text, "text") or check_embedding(chunk.embedding)
 
 
 def _chunk(chunk: PrecomputedChunk, count_tokens: Callable[[str], int]) -> Chunk:

@@ -7,7 +7,6 @@ queue update), so a crash leaves either all of a batch or none of it.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from pgcontext.errors import PgContextError
 from pgcontext.ingest import writer
 from pgcontext.ingest.chunking import Chunk, chunk_text
 from pgcontext.ingest.sources import SourceDocument, SourceProblem
+from pgcontext.ingest.values import check_json_value, check_text
 
 log = logging.getLogger(__name__)
 
@@ -227,32 +227,17 @@ class BatchProcessor:
 
 
 def check_storable(doc: SourceDocument) -> SourceDocument | SourceProblem:
-    """Refuse what PostgreSQL cannot store, before it can fail a whole batch.
+    """Refuse what PostgreSQL cannot store or the export cannot give back (see values).
 
-    JSON escapes let NUL characters and lone surrogates past the UTF-8 check of the file:
-    text columns reject NUL, jsonb rejects \\u0000, and neither encodes a lone surrogate.
+    Checked here, per document, so that one bad value never fails a whole batch.
     """
-    values = [doc.source, doc.title, doc.text, doc.metadata]
-    try:
-        json.dumps(values, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        return SourceProblem(doc.source, "contains a lone UTF-16 surrogate (\\ud800-\\udfff)")
-    except (TypeError, ValueError) as exc:
-        return SourceProblem(doc.source, f"metadata is not JSON-serialisable: {exc}")
-    if _has_nul(values):
-        return SourceProblem(doc.source, "contains a NUL character, which PostgreSQL cannot store")
-    return doc
-
-
-def _has_nul(value: Any) -> bool:
-    """A real NUL character anywhere (the six characters "\\u0000" in a text are fine)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+    problem = (
+        check_text(doc.source, "source")
+        or (check_text(doc.title, "title") if doc.title is not None else None)
+        or check_text(doc.text, "text")
+        or check_json_value(doc.metadata)
+    )
+    return doc if problem is None else SourceProblem(doc.source, problem)
 
 
 def _last_of_each_source(batch: Iterable[SourceDocument]) -> list[SourceDocument]:
