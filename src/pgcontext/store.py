@@ -40,7 +40,8 @@ from pgcontext.retrieve.filters import compile_filter
 from pgcontext.retrieve.hit import Hit
 from pgcontext.retrieve.hybrid import Fusion
 from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1
-from pgcontext.retrieve.options import DEFAULT_MODE, MAX_K, SearchOptions
+from pgcontext.retrieve.limits import BUDGET_RANGE, MAX_K, check_int, check_query
+from pgcontext.retrieve.options import DEFAULT_MODE, SearchOptions
 from pgcontext.retrieve.pipeline import first_stage, retrieve
 from pgcontext.retrieve.rerank import Reranker, apply_rerank
 
@@ -340,8 +341,8 @@ class Store:
         options: SearchOptions,
         model: str | None,
     ) -> tuple[list[Hit], Embedder | None]:
-        if not 1 <= k <= MAX_K:
-            raise ConfigError(f"k must be between 1 and {MAX_K}, not {k}")
+        check_int("k", k, 1, MAX_K)
+        check_query(query)
         filter_path = compile_filter(filter)  # bad input fails before any model loads
         info = self.collection(collection)
         with self._models:
@@ -443,6 +444,7 @@ class Store:
         $prompt) shapes the system message; `order="document"` shows the chosen passages
         in document order.
         """
+        check_int("budget_tokens", budget_tokens, *BUDGET_RANGE)  # before any search
         if isinstance(template, str):
             template = SystemTemplate(template)
         counter = self.tokenizer(tokenizer, collection)
