@@ -889,7 +889,13 @@ def _reranker() -> Any:
 
 
 @main.command()
-@click.option("--prompt", default=DEMO_PROMPT, show_default=True, help="The question to answer.")
+@click.option(
+    "--prompt",
+    default=DEMO_PROMPT,
+    show_default=True,
+    callback=_check_query,
+    help="The question to answer.",
+)
 @click.option(
     "--budget",
     type=click.IntRange(16, 1_000_000),

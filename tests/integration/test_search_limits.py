@@ -18,7 +18,14 @@ import pytest
 from pgcontext import SourceDocument, Store
 from pgcontext.errors import ConfigError, FilterError, QueryError
 from pgcontext.retrieve.hybrid import Fusion
-from pgcontext.retrieve.limits import MAX_QUERY_CHARS
+from pgcontext.retrieve.limits import (
+    B_RANGE,
+    K1_RANGE,
+    MAX_CANDIDATES,
+    MAX_QUERY_CHARS,
+    MAX_WEIGHT,
+    MIN_RRF_K,
+)
 from pgcontext.retrieve.options import SearchOptions
 
 DOCS = {
@@ -125,22 +132,46 @@ def test_sql_functions_refuse_bad_parameters(
         conn.execute(query, params).fetchall()
 
 
-def test_sql_accepts_the_limits_themselves(conn: psycopg.Connection[Any]) -> None:
-    rows = conn.execute(
-        "SELECT score FROM pgcontext.keyword_search('c', %s, 10, NULL, 100, 1)",
-        ("cat " + WORST_QUERY[4:],),
-    ).fetchall()
+KEYWORD = "SELECT score FROM pgcontext.keyword_search('c', %s, 10, NULL, %s, %s)"
+HYBRID = (
+    "SELECT score FROM pgcontext.hybrid_search('c', 'cat', %s::vector, 10, NULL, %s, %s, %s, %s)"
+)
+
+
+def keyword(query: str = "cat", k1: float = 0.9, b: float = 0.4) -> tuple[str, tuple[Any, ...]]:
+    return KEYWORD, (query, k1, b)
+
+
+def hybrid(
+    candidates: int = 100, rrf_k: int = 60, dense: float = 1, keyword: float = 1
+) -> tuple[str, tuple[Any, ...]]:
+    return HYBRID, (vector(), candidates, rrf_k, dense, keyword)
+
+
+# The Python limits, at the edge and just beyond: the SQL functions agree on both sides.
+EDGES = [
+    (keyword(query="cat " + WORST_QUERY[4:]), keyword(query="cat " + WORST_QUERY[3:])),
+    (keyword(k1=K1_RANGE[0]), keyword(k1=K1_RANGE[0] - 0.01)),
+    (keyword(k1=K1_RANGE[1]), keyword(k1=K1_RANGE[1] + 0.01)),
+    (keyword(b=B_RANGE[0]), keyword(b=B_RANGE[0] - 0.01)),
+    (keyword(b=B_RANGE[1]), keyword(b=B_RANGE[1] + 0.01)),
+    (hybrid(candidates=MAX_CANDIDATES), hybrid(candidates=MAX_CANDIDATES + 1)),
+    (hybrid(rrf_k=MIN_RRF_K), hybrid(rrf_k=MIN_RRF_K - 1)),
+    (hybrid(dense=0, keyword=MAX_WEIGHT), hybrid(dense=0, keyword=MAX_WEIGHT * 1.01)),
+    (hybrid(dense=0), hybrid(dense=-0.01)),
+]
+
+
+@pytest.mark.parametrize(("inside", "outside"), EDGES)
+def test_sql_and_python_limits_agree(
+    conn: psycopg.Connection[Any],
+    inside: tuple[str, tuple[Any, ...]],
+    outside: tuple[str, tuple[Any, ...]],
+) -> None:
+    rows = conn.execute(*inside).fetchall()
     assert rows and all(math.isfinite(score) for (score,) in rows)
-    rows = conn.execute(
-        "SELECT score FROM pgcontext.keyword_search('c', 'cat', 10, NULL, 0, 0)"
-    ).fetchall()
-    assert rows and all(math.isfinite(score) for (score,) in rows)
-    rows = conn.execute(
-        "SELECT score FROM pgcontext.hybrid_search('c', 'cat', %s::vector, 10, NULL, 1000, 1,"
-        " 0, 1e6)",
-        (vector(),),
-    ).fetchall()
-    assert rows and all(math.isfinite(score) for (score,) in rows)
+    with pytest.raises(psycopg.errors.DatabaseError, match=r"must be|more than"):
+        conn.execute(*outside).fetchall()
 
 
 @pytest.mark.parametrize(
