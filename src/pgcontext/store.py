@@ -40,7 +40,13 @@ from pgcontext.retrieve.filters import compile_filter
 from pgcontext.retrieve.hit import Hit
 from pgcontext.retrieve.hybrid import Fusion
 from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1
-from pgcontext.retrieve.limits import BUDGET_RANGE, MAX_K, check_int, check_query
+from pgcontext.retrieve.limits import (
+    BUDGET_RANGE,
+    MAX_EF_SEARCH,
+    MAX_K,
+    check_int,
+    check_query,
+)
 from pgcontext.retrieve.options import DEFAULT_MODE, SearchOptions
 from pgcontext.retrieve.pipeline import first_stage, retrieve
 from pgcontext.retrieve.rerank import Reranker, apply_rerank
@@ -397,6 +403,7 @@ class Store:
     ) -> list[Hit]:
         """The options' first stage alone, with the query already embedded (evaluation,
         vectors made elsewhere): no MMR, no rerank, no model call."""
+        check_int("k", k, 1, MAX_K)
         with self._pool.connection() as conn:
             return first_stage(
                 conn,
@@ -417,6 +424,8 @@ class Store:
         filter_path: str | None = None,
         ef_search: int = DEFAULT_EF_SEARCH,
     ) -> list[Hit]:
+        check_int("k", k, 1, MAX_K)
+        check_int("ef_search", ef_search, 1, MAX_EF_SEARCH)
         with self._pool.connection() as conn:
             return dense_search(
                 conn, collection, vector, k=k, filter_path=filter_path, ef_search=ef_search
