@@ -42,7 +42,6 @@ from pgcontext.retrieve.hybrid import Fusion
 from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1
 from pgcontext.retrieve.limits import (
     BUDGET_RANGE,
-    MAX_EF_SEARCH,
     MAX_K,
     check_int,
     check_query,
@@ -424,8 +423,7 @@ class Store:
         filter_path: str | None = None,
         ef_search: int = DEFAULT_EF_SEARCH,
     ) -> list[Hit]:
-        check_int("k", k, 1, MAX_K)
-        check_int("ef_search", ef_search, 1, MAX_EF_SEARCH)
+        # A thin pass-through: pgcontext.search checks k and ef_search itself.
         with self._pool.connection() as conn:
             return dense_search(
                 conn, collection, vector, k=k, filter_path=filter_path, ef_search=ef_search

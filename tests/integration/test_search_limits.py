@@ -208,8 +208,6 @@ def test_python_api_refuses_before_sql(store: Store) -> None:
         store.context("cat", "c", budget_tokens=-5)
     with pytest.raises(QueryError, match="the query vector is all zeros"):
         store.search_vector("c", np.zeros(16))
-    with pytest.raises(ConfigError, match="ef_search must be an integer, not nan"):
-        store.search_vector("c", np.ones(16), ef_search=NAN)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="k must be between 1 and 1000, not 0"):
         store.first_stage("c", "cat", np.ones(16), k=0)
     with pytest.raises(QueryError, match="NaN or infinite"):
