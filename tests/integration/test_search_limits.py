@@ -15,8 +15,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from pgcontext import SourceDocument, Store
-from pgcontext.errors import ConfigError, FilterError, QueryError
+from pgcontext import ConfigError, FilterError, QueryError, SourceDocument, Store
 from pgcontext.retrieve.hybrid import Fusion
 from pgcontext.retrieve.limits import (
     B_RANGE,
