@@ -40,12 +40,7 @@ from pgcontext.retrieve.filters import compile_filter
 from pgcontext.retrieve.hit import Hit
 from pgcontext.retrieve.hybrid import Fusion
 from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1
-from pgcontext.retrieve.limits import (
-    BUDGET_RANGE,
-    MAX_K,
-    check_int,
-    check_query,
-)
+from pgcontext.retrieve.limits import BUDGET_RANGE, MAX_K, check_int, check_query
 from pgcontext.retrieve.options import DEFAULT_MODE, SearchOptions
 from pgcontext.retrieve.pipeline import first_stage, retrieve
 from pgcontext.retrieve.rerank import Reranker, apply_rerank

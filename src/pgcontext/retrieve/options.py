@@ -23,7 +23,6 @@ MODES = ("dense", "keyword", "hybrid")
 DEFAULT_MODE = "hybrid"
 RERANK_DEPTH = 30  # candidates the cross-encoder re-scores: ~18 pairs/s on two cores
 MMR_FETCH_FACTOR = 4  # MMR picks k out of 4k candidates
-__all__ = ["DEFAULT_MODE", "MAX_K", "MODES", "RERANK_DEPTH", "SearchOptions"]
 
 
 @dataclass(frozen=True)
