@@ -51,6 +51,16 @@ BEGIN
         RAISE EXCEPTION 'pgcontext.search: ef_search must be between 1 and 1000, not %', ef_search
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF query_embedding IS NULL THEN
+        RAISE EXCEPTION 'pgcontext.search: query_embedding is NULL'
+            USING ERRCODE = 'null_value_not_allowed',
+                  HINT = 'Pass the query''s embedding, made with the collection''s model.';
+    END IF;
+    -- Cosine distance to a zero vector is NaN: every score would be NaN.
+    IF vector_norm(query_embedding) = 0 THEN
+        RAISE EXCEPTION 'pgcontext.search: query_embedding is all zeros: it has no direction'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF vector_dims(query_embedding) <> col.dimensions THEN
         RAISE EXCEPTION 'pgcontext.search: the query vector has % dimensions, collection "%" (model %) has %',
             vector_dims(query_embedding), collection_name, col.model_name, col.dimensions

@@ -86,6 +86,24 @@ BEGIN
         RAISE EXCEPTION 'pgcontext.keyword_search: k must be between 1 and 1000, not %', k
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- The limits of pgcontext.retrieve.limits. NaN sorts above every number in PostgreSQL,
+    -- so NOT BETWEEN refuses it too.
+    IF query IS NULL THEN
+        RAISE EXCEPTION 'pgcontext.keyword_search: query is NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF length(query) > 10000 THEN
+        RAISE EXCEPTION 'pgcontext.keyword_search: the query has % characters, more than 10000',
+            length(query) USING ERRCODE = 'program_limit_exceeded';
+    END IF;
+    IF k1 IS NULL OR NOT k1 BETWEEN 0 AND 100 THEN
+        RAISE EXCEPTION 'pgcontext.keyword_search: k1 must be between 0 and 100, not %', k1
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF b IS NULL OR NOT b BETWEEN 0 AND 1 THEN
+        RAISE EXCEPTION 'pgcontext.keyword_search: b must be between 0 and 1, not %', b
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     -- Any query term may match (OR): BM25 ranks, the index only finds candidates.
     terms := nullif(replace(plainto_tsquery(col.text_search_config, query)::text, '&', '|'), '')
              ::tsquery;

@@ -25,8 +25,41 @@ CREATE OR REPLACE FUNCTION pgcontext.hybrid_search(
     char_end integer,
     metadata jsonb
 )
-LANGUAGE sql
+LANGUAGE plpgsql
 AS $fn$
+BEGIN
+    -- The limits of pgcontext.retrieve.limits; the query and its vector are checked by
+    -- pgcontext.keyword_search and pgcontext.search. NaN sorts above every number, so
+    -- NOT BETWEEN refuses it too.
+    IF k IS NULL OR k < 1 OR k > 1000 THEN
+        RAISE EXCEPTION 'pgcontext.hybrid_search: k must be between 1 and 1000, not %', k
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF candidates IS NULL OR candidates < 1 OR candidates > 1000 THEN
+        RAISE EXCEPTION 'pgcontext.hybrid_search: candidates must be between 1 and 1000, not %',
+            candidates USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF rrf_k IS NULL OR rrf_k < 1 THEN
+        RAISE EXCEPTION 'pgcontext.hybrid_search: rrf_k must be at least 1, not %', rrf_k
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF dense_weight IS NULL OR NOT dense_weight BETWEEN 0 AND 1e6 THEN
+        RAISE EXCEPTION 'pgcontext.hybrid_search: dense_weight must be between 0 and 1e6, not %',
+            dense_weight USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF keyword_weight IS NULL OR NOT keyword_weight BETWEEN 0 AND 1e6 THEN
+        RAISE EXCEPTION 'pgcontext.hybrid_search: keyword_weight must be between 0 and 1e6, not %',
+            keyword_weight USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF dense_weight = 0 AND keyword_weight = 0 THEN
+        RAISE EXCEPTION 'pgcontext.hybrid_search: dense_weight and keyword_weight are both 0'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF ef_search IS NULL OR ef_search < 1 OR ef_search > 1000 THEN
+        RAISE EXCEPTION 'pgcontext.hybrid_search: ef_search must be between 1 and 1000, not %',
+            ef_search USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY
     WITH dense AS (
         SELECT d.id, d.rank
         FROM pgcontext.search(collection_name, query_embedding, greatest(candidates, k), filter,
@@ -53,4 +86,5 @@ AS $fn$
     JOIN pgcontext.chunk c ON c.id = f.id
     JOIN pgcontext.document doc ON doc.id = c.document_id
     ORDER BY f.rrf DESC, c.id;
+END
 $fn$;

@@ -38,6 +38,10 @@ BEGIN
         RAISE EXCEPTION 'pgcontext.mmr: k must be between 1 and 1000, not %', k
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF query_embedding IS NULL THEN
+        RAISE EXCEPTION 'pgcontext.mmr: query_embedding is NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     IF lambda IS NULL OR lambda < 0 OR lambda > 1 THEN
         RAISE EXCEPTION 'pgcontext.mmr: lambda must be between 0 and 1, not %', lambda
             USING ERRCODE = 'invalid_parameter_value';

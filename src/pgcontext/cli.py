@@ -24,6 +24,7 @@ from pgcontext.ingest.sources import JsonlFields
 from pgcontext.progress import IngestProgress
 from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH
 from pgcontext.retrieve.filters import compile_filter, parse_filter_json
+from pgcontext.retrieve.limits import check_query
 from pgcontext.retrieve.options import DEFAULT_MODE, MODES, RERANK_DEPTH, SearchOptions
 from pgcontext.store import Store
 
@@ -65,6 +66,14 @@ def _parse_filter(ctx: click.Context, param: click.Parameter, value: str | None)
         return parsed
     except PgContextError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+
+
+def _check_query(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        check_query(value)  # a usage error before the model loads
+    except PgContextError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+    return value
 
 
 def _filter_option(func: F) -> F:
@@ -454,7 +463,7 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("query")
+@click.argument("query", callback=_check_query)
 @_collection_option
 @click.option(
     "-k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many chunks."
@@ -576,7 +585,7 @@ def _context_kwargs(
 
 
 @main.command()
-@click.argument("prompt")
+@click.argument("prompt", callback=_check_query)
 @_context_options
 @click.option(
     "--format",
@@ -620,7 +629,7 @@ def _print_messages(result: Any) -> None:
 
 
 @main.command()
-@click.argument("prompt")
+@click.argument("prompt", callback=_check_query)
 @_context_options
 @click.option(
     "--local", is_flag=True, help="Answer with the bundled SmolLM2-135M (pgcontext[local])."
@@ -880,7 +889,13 @@ def _reranker() -> Any:
 
 
 @main.command()
-@click.option("--prompt", default=DEMO_PROMPT, show_default=True, help="The question to answer.")
+@click.option(
+    "--prompt",
+    default=DEMO_PROMPT,
+    show_default=True,
+    callback=_check_query,
+    help="The question to answer.",
+)
 @click.option(
     "--budget",
     type=click.IntRange(16, 1_000_000),

@@ -70,3 +70,7 @@ class LlmError(PgContextError):
 
 class TemplateError(PgContextError):
     """A context template is malformed or lacks a placeholder it needs."""
+
+
+class QueryError(PgContextError):
+    """A search query cannot be run: too long, or its vector is zero or not finite."""

@@ -27,7 +27,7 @@ Conn = psycopg.Connection[Any]
 
 _QUERY = """
     SELECT c.id, d.source, d.title, d.metadata, c.position, c.text, c.char_start, c.char_end,
-           c.token_count, c.metadata ->> 'heading', c.embedding
+           c.token_count, c.attributes ->> 'heading', c.embedding
     FROM pgcontext.chunk c JOIN pgcontext.document d ON d.id = c.document_id
     WHERE c.collection_id = %s
     ORDER BY d.source, c.position

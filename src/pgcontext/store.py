@@ -41,7 +41,8 @@ from pgcontext.retrieve.filters import compile_filter
 from pgcontext.retrieve.hit import Hit
 from pgcontext.retrieve.hybrid import Fusion
 from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1
-from pgcontext.retrieve.options import DEFAULT_MODE, MAX_K, SearchOptions
+from pgcontext.retrieve.limits import BUDGET_RANGE, MAX_K, check_int, check_query
+from pgcontext.retrieve.options import DEFAULT_MODE, SearchOptions
 from pgcontext.retrieve.pipeline import first_stage, retrieve
 from pgcontext.retrieve.rerank import Reranker, apply_rerank
 
@@ -347,8 +348,8 @@ class Store:
         options: SearchOptions,
         model: str | None,
     ) -> tuple[list[Hit], Embedder | None]:
-        if not 1 <= k <= MAX_K:
-            raise ConfigError(f"k must be between 1 and {MAX_K}, not {k}")
+        check_int("k", k, 1, MAX_K)
+        check_query(query)
         filter_path = compile_filter(filter)  # bad input fails before any model loads
         info = self.collection(collection)
         with self._models:
@@ -403,6 +404,7 @@ class Store:
     ) -> list[Hit]:
         """The options' first stage alone, with the query already embedded (evaluation,
         vectors made elsewhere): no MMR, no rerank, no model call."""
+        check_int("k", k, 1, MAX_K)
         with self._pool.connection() as conn:
             return first_stage(
                 conn,
@@ -423,6 +425,7 @@ class Store:
         filter_path: str | None = None,
         ef_search: int = DEFAULT_EF_SEARCH,
     ) -> list[Hit]:
+        # A thin pass-through: pgcontext.search checks k and ef_search itself.
         with self._pool.connection() as conn:
             return dense_search(
                 conn, collection, vector, k=k, filter_path=filter_path, ef_search=ef_search
@@ -450,6 +453,7 @@ class Store:
         $prompt) shapes the system message; `order="document"` shows the chosen passages
         in document order.
         """
+        check_int("budget_tokens", budget_tokens, *BUDGET_RANGE)  # before any search
         if isinstance(template, str):
             template = SystemTemplate(template)
         counter = self.tokenizer(tokenizer, collection)

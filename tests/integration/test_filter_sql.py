@@ -257,3 +257,35 @@ def test_every_filter_is_selective(conn: psycopg.Connection[Any]) -> None:
     # Guard against a vacuous test: most filters must match some, but not all, documents.
     selective = [f for f in FILTERS if 0 < len(matches_in_reference(f)) < len(DOCS)]
     assert len(selective) >= len(FILTERS) - 2
+
+
+@pytest.mark.parametrize(
+    ("filter", "document", "expected"),
+    [
+        # exactly one level of array nesting is unwrapped, as the filter language documents
+        ({"mix": 1}, {"mix": 1}, True),
+        ({"mix": 1}, {"mix": [1]}, True),
+        ({"mix": 1}, {"mix": [[1]]}, False),
+        ({"mix": 1}, {"mix": [0, [1]]}, False),
+        ({"mix": {"$in": [1, 2]}}, {"mix": [[1]]}, False),
+        ({"mix": {"$gt": 0}}, {"mix": [[1]]}, False),
+        ({"mix": {"$gt": 0}}, {"mix": [1]}, True),
+        ({"mix": {"$ne": 1}}, {"mix": [[1]]}, True),
+        ({"mix": {"$nin": [1]}}, {"mix": [1]}, False),
+        ({"mix": None}, {"mix": [[None]]}, False),
+        ({"mix": "x"}, {"mix": [["x"]]}, False),
+        # one level at each step of a dotted path
+        ({"a.b": 1}, {"a": [{"b": [1]}]}, True),
+        ({"a.b": 1}, {"a": [[{"b": 1}]]}, False),
+        ({"a.b": 1}, {"a": [{"b": [[1]]}]}, False),
+    ],
+)
+def test_one_level_of_arrays_is_unwrapped(
+    conn: psycopg.Connection[Any], filter: dict[str, Any], document: dict[str, Any], expected: bool
+) -> None:
+    row = conn.execute(
+        "select %s::jsonb @@ %s::jsonpath", (json.dumps(document), compile_filter(filter))
+    ).fetchone()
+    assert row is not None
+    assert row[0] is expected
+    assert reference(document, filter) is expected

@@ -12,6 +12,9 @@ import pytest
 
 from pgcontext.errors import FilterError
 from pgcontext.retrieve.filters import MAX_DEPTH, compile_filter, parse_filter_json
+from pgcontext.retrieve.limits import MAX_FILTER_TERMS, MAX_IN_VALUES, MAX_NUMBER_DIGITS
+
+NA = '@.type() != "array"'  # the guard that keeps array unwrapping to one level
 
 
 @pytest.mark.parametrize("empty", [None, {}])
@@ -22,21 +25,21 @@ def test_no_filter_compiles_to_none(empty: dict[str, Any] | None) -> None:
 @pytest.mark.parametrize(
     ("filter", "expected"),
     [
-        ({"lang": "en"}, 'exists($."lang" ? (@ == "en"))'),
-        ({"n": 3}, 'exists($."n" ? (@ == 3))'),
-        ({"n": -2.5}, 'exists($."n" ? (@ == -2.5))'),
-        ({"n": 1e20}, 'exists($."n" ? (@ == 1e+20))'),
-        ({"ok": True}, 'exists($."ok" ? (@ == true))'),
-        ({"ok": False}, 'exists($."ok" ? (@ == false))'),
-        ({"a.b-c.d_1": 1}, 'exists($."a"."b-c"."d_1" ? (@ == 1))'),
-        ({"n": {"$eq": 1}}, 'exists($."n" ? (@ == 1))'),
-        ({"n": {"$ne": 1}}, '!(exists($."n" ? (@ == 1)))'),
-        ({"n": {"$gt": 1}}, 'exists($."n" ? (@ > 1))'),
-        ({"n": {"$gte": 1}}, 'exists($."n" ? (@ >= 1))'),
-        ({"n": {"$lt": 1}}, 'exists($."n" ? (@ < 1))'),
-        ({"n": {"$lte": "b"}}, 'exists($."n" ? (@ <= "b"))'),
-        ({"n": {"$in": [1, "x"]}}, 'exists($."n" ? (@ == 1 || @ == "x"))'),
-        ({"n": {"$nin": [1, 2]}}, '!(exists($."n" ? (@ == 1 || @ == 2)))'),
+        ({"lang": "en"}, f'exists($."lang" ? ({NA} && @ == "en"))'),
+        ({"n": 3}, f'exists($."n" ? ({NA} && @ == 3))'),
+        ({"n": -2.5}, f'exists($."n" ? ({NA} && @ == -2.5))'),
+        ({"n": 1e20}, f'exists($."n" ? ({NA} && @ == 1e+20))'),
+        ({"ok": True}, f'exists($."ok" ? ({NA} && @ == true))'),
+        ({"ok": False}, f'exists($."ok" ? ({NA} && @ == false))'),
+        ({"a.b-c.d_1": 1}, f'exists($."a"."b-c"."d_1" ? ({NA} && @ == 1))'),
+        ({"n": {"$eq": 1}}, f'exists($."n" ? ({NA} && @ == 1))'),
+        ({"n": {"$ne": 1}}, f'!(exists($."n" ? ({NA} && @ == 1)))'),
+        ({"n": {"$gt": 1}}, f'exists($."n" ? ({NA} && @ > 1))'),
+        ({"n": {"$gte": 1}}, f'exists($."n" ? ({NA} && @ >= 1))'),
+        ({"n": {"$lt": 1}}, f'exists($."n" ? ({NA} && @ < 1))'),
+        ({"n": {"$lte": "b"}}, f'exists($."n" ? ({NA} && @ <= "b"))'),
+        ({"n": {"$in": [1, "x"]}}, f'exists($."n" ? ({NA} && (@ == 1 || @ == "x")))'),
+        ({"n": {"$nin": [1, 2]}}, f'!(exists($."n" ? ({NA} && (@ == 1 || @ == 2))))'),
         ({"n": {"$exists": True}}, 'exists($."n")'),
         ({"n": {"$exists": False}}, '!exists($."n")'),
     ],
@@ -47,45 +50,45 @@ def test_each_operator(filter: dict[str, Any], expected: str) -> None:
 
 def test_null_also_matches_a_missing_key() -> None:
     # MongoDB semantics: {"k": null} matches k: null and documents without k.
-    assert compile_filter({"k": None}) == '(exists($."k" ? (@ == null)) || !exists($."k"))'
+    assert compile_filter({"k": None}) == f'(exists($."k" ? ({NA} && @ == null)) || !exists($."k"))'
     assert compile_filter({"k": {"$in": [None, 1]}}) == (
-        '(exists($."k" ? (@ == null || @ == 1)) || !exists($."k"))'
+        f'(exists($."k" ? ({NA} && (@ == null || @ == 1))) || !exists($."k"))'
     )
 
 
 def test_several_operators_on_one_key_are_anded() -> None:
     assert compile_filter({"n": {"$gte": 1, "$lt": 5}}) == (
-        '(exists($."n" ? (@ >= 1)) && exists($."n" ? (@ < 5)))'
+        f'(exists($."n" ? ({NA} && @ >= 1)) && exists($."n" ? ({NA} && @ < 5)))'
     )
 
 
 def test_several_keys_are_anded() -> None:
     assert compile_filter({"a": 1, "b": 2}) == (
-        '(exists($."a" ? (@ == 1)) && exists($."b" ? (@ == 2)))'
+        f'(exists($."a" ? ({NA} && @ == 1)) && exists($."b" ? ({NA} && @ == 2)))'
     )
 
 
 def test_logical_operators_nest_with_parentheses() -> None:
     filter = {"$or": [{"a": 1}, {"$and": [{"b": 2}, {"$not": {"c": 3, "d": 4}}]}]}
     assert compile_filter(filter) == (
-        '(exists($."a" ? (@ == 1)) || (exists($."b" ? (@ == 2)) && '
-        '!((exists($."c" ? (@ == 3)) && exists($."d" ? (@ == 4))))))'
+        f'(exists($."a" ? ({NA} && @ == 1)) || (exists($."b" ? ({NA} && @ == 2)) && '
+        f'!((exists($."c" ? ({NA} && @ == 3)) && exists($."d" ? ({NA} && @ == 4))))))'
     )
 
 
 def test_single_item_junction_needs_no_parentheses() -> None:
-    assert compile_filter({"$and": [{"a": 1}]}) == 'exists($."a" ? (@ == 1))'
+    assert compile_filter({"$and": [{"a": 1}]}) == f'exists($."a" ? ({NA} && @ == 1))'
 
 
 def test_strings_become_ascii_json_literals() -> None:
     value = 'say "hi"\\ \n\t é 😀 \x01'
     assert compile_filter({"s": value}) == (
-        'exists($."s" ? (@ == "say \\"hi\\"\\\\ \\n\\t \\u00e9 \\ud83d\\ude00 \\u0001"))'
+        f'exists($."s" ? ({NA} && @ == "say \\"hi\\"\\\\ \\n\\t \\u00e9 \\ud83d\\ude00 \\u0001"))'
     )
 
 
 def test_tuple_is_accepted_as_a_list() -> None:
-    assert compile_filter({"n": {"$in": (1,)}}) == 'exists($."n" ? (@ == 1))'
+    assert compile_filter({"n": {"$in": (1,)}}) == f'exists($."n" ? ({NA} && @ == 1))'
 
 
 def test_depth_limit() -> None:
@@ -169,3 +172,63 @@ def test_parse_filter_json() -> None:
 def test_parse_filter_json_rejections(text: str, message: str) -> None:
     with pytest.raises(FilterError, match=message):
         parse_filter_json(text)
+
+
+# --- limits: each one a FilterError naming the key, never a traceback from json or Python ---
+
+
+def test_in_values_limit() -> None:
+    assert compile_filter({"a": {"$in": list(range(MAX_IN_VALUES))}}) is not None
+    with pytest.raises(FilterError, match=r"key 'a': \$nin has 1,001 values.*limit of 1,000"):
+        compile_filter({"a": {"$nin": list(range(MAX_IN_VALUES + 1))}})
+    with pytest.raises(FilterError, match=r"key 'a': \$in has 15,000 values"):
+        compile_filter({"a": {"$in": list(range(15_000))}})
+
+
+def test_total_comparisons_limit() -> None:
+    many = {f"k{i}": i for i in range(MAX_FILTER_TERMS)}
+    assert compile_filter(many) is not None
+    with pytest.raises(FilterError, match=r"more than 2,000 comparisons \(reached at key 'z'"):
+        compile_filter({**many, "z": 1})
+    spread = {"$or": [{"a": {"$in": list(range(1000))}}] * 3}
+    with pytest.raises(FilterError, match="more than 2,000 comparisons"):
+        compile_filter(spread)
+
+
+def test_number_digits_limit() -> None:
+    assert compile_filter({"a": 10**MAX_NUMBER_DIGITS - 1}) is not None
+    with pytest.raises(FilterError, match=r"key 'a': \$gt value has too many digits"):
+        compile_filter({"a": {"$gt": -(10**MAX_NUMBER_DIGITS)}})
+
+
+def test_a_deep_value_is_refused_in_one_short_line() -> None:
+    deep: Any = 1
+    for _ in range(10_000):
+        deep = {"x": deep}
+    with pytest.raises(FilterError, match=r"\$eq takes a string") as error:
+        compile_filter({"a": {"$eq": deep}})
+    assert len(str(error.value)) < 300
+    with pytest.raises(FilterError, match="has an object value") as error:
+        compile_filter({"a": deep})
+    assert len(str(error.value)) < 300
+
+
+def test_parse_filter_json_refuses_deep_nesting_before_parsing() -> None:
+    nested = '{"$not": ' * 10_000 + '{"a": 1}' + "}" * 10_000
+    with pytest.raises(FilterError, match="--filter is nested deeper than 65 JSON levels"):
+        parse_filter_json(nested)
+    with pytest.raises(FilterError, match="nested deeper than 65"):
+        parse_filter_json("[" * 100_000)
+    # brackets inside strings do not count
+    assert parse_filter_json('{"a": "' + "[{" * 1000 + '"}') == {"a": "[{" * 1000}
+    # the deepest filter the compiler allows parses: $and at every level
+    filter_text = '{"a": {"$in": [1]}}'
+    for _ in range(MAX_DEPTH - 1):
+        filter_text = '{"$and": [' + filter_text + "]}"
+    assert compile_filter(parse_filter_json(filter_text)) is not None
+
+
+def test_parse_filter_json_refuses_a_huge_integer() -> None:
+    with pytest.raises(FilterError, match="--filter has an integer of 5,000 digits"):
+        parse_filter_json('{"a": ' + "9" * 5000 + "}")
+    assert parse_filter_json('{"a": -' + "9" * 100 + "}") == {"a": -(10**100 - 1)}

@@ -21,6 +21,7 @@ from pgcontext.context.neutralise import Neutraliser, neutraliser
 from pgcontext.context.template import DEFAULT, SystemTemplate
 from pgcontext.errors import BudgetError, ConfigError
 from pgcontext.retrieve.hit import Hit
+from pgcontext.retrieve.limits import check_int
 
 TokenCount: TypeAlias = Callable[[str], int]
 """Counts the tokens of one message content, as the chat model will."""
@@ -319,6 +320,7 @@ def assemble_context(
     """
     if order not in ORDERS:
         raise ConfigError(f"passage order {order!r} is not one of {', '.join(ORDERS)}")
+    check_int("budget_tokens", budget_tokens, 1)  # NaN would silently choose nothing
     if count_messages is None:
         if count_tokens is None:
             raise ValueError("assemble_context needs count_tokens or count_messages")

@@ -154,6 +154,11 @@ class Chunk(Base):
     metadata_: Mapped[dict[str, Any]] = mapped_column(
         "metadata", JSONB, server_default=sql_text("'{}'::jsonb")
     )
+    # What pgcontext derives for the chunk ("heading"; later page, tenant, sync source):
+    # never written into the user's metadata, whose keys are all the user's.
+    attributes: Mapped[dict[str, Any]] = mapped_column(
+        JSONB, server_default=sql_text("'{}'::jsonb")
+    )
     ts_config: Mapped[str] = mapped_column(REGCONFIG)
     tsv: Mapped[str] = mapped_column(
         TSVECTOR, Computed("to_tsvector(ts_config, text)", persisted=True)

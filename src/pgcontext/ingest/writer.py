@@ -21,7 +21,8 @@ Conn = psycopg.Connection[Any]
 
 COPY_CHUNKS = (
     "COPY pgcontext.chunk (collection_id, document_id, position, text, text_hash, token_count,"
-    " char_start, char_end, metadata, ts_config, embedding) FROM STDIN WITH (FORMAT BINARY)"
+    " char_start, char_end, metadata, attributes, ts_config, embedding)"
+    " FROM STDIN WITH (FORMAT BINARY)"
 )
 # regconfig goes over binary COPY as its oid, hence "oid" here.
 # The column is plain vector for every collection; halfvec only shapes a collection's index.
@@ -34,6 +35,7 @@ COPY_TYPES = [
     "int4",
     "int4",
     "int4",
+    "jsonb",
     "jsonb",
     "oid",
     "vector",
@@ -170,9 +172,6 @@ def _chunk_row(
     vector: Any,
     ts_oid: int,
 ) -> tuple[Any, ...]:
-    metadata = dict(prepared.document.metadata)
-    if chunk.heading:
-        metadata["heading"] = chunk.heading
     return (
         collection_id,
         doc_id,
@@ -182,10 +181,16 @@ def _chunk_row(
         chunk.token_count,
         chunk.start,
         chunk.end,
-        Jsonb(metadata),
+        Jsonb(prepared.document.metadata),  # the user's, unchanged: no reserved keys
+        Jsonb(chunk_attributes(chunk)),
         ts_oid,
         np.asarray(vector, dtype=np.float32),
     )
+
+
+def chunk_attributes(chunk: Chunk) -> dict[str, Any]:
+    """What pgcontext adds to a chunk, in chunk.attributes (never in the user's metadata)."""
+    return {"heading": chunk.heading} if chunk.heading else {}
 
 
 def delete_missing(conn: Conn, collection_id: int, seen_sources: set[str]) -> list[str]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import psycopg
 from psycopg.rows import dict_row
 
 from pgcontext.retrieve.hit import Hit
+from pgcontext.retrieve.limits import check_query_vector
 
 Conn = psycopg.Connection[Any]
 
@@ -25,7 +25,7 @@ def dense_search(
     ef_search: int = DEFAULT_EF_SEARCH,
 ) -> list[Hit]:
     """The k chunks nearest to `query_vector` (cosine), best first."""
-    vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    vector = check_query_vector(query_vector)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "SELECT * FROM pgcontext.search(%s, %s, %s, %s::jsonpath, %s)",

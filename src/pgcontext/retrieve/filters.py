@@ -23,7 +23,9 @@ Semantics, chosen to follow MongoDB and checked against PostgreSQL in
 
 * Arrays match any element (PostgreSQL's lax mode): ``{"tags": "x"}`` matches
   ``{"tags": ["x", "y"]}``, and ``{"a.b": 1}`` matches ``{"a": [{"b": 0}, {"b": 1}]}``.
-  Only one level of array nesting is unwrapped along a dotted path.
+  Exactly one level of array nesting is unwrapped at each step: ``{"mix": 1}`` matches
+  ``1`` and ``[1]`` but not ``[[1]]`` (lax mode alone would unwrap a second level when it
+  compares, so every comparison first checks ``@.type() != "array"``).
 * ``$ne`` and ``$nin`` are the negations of ``$eq`` and ``$in``: they are true when the key is
   missing, and for an array when *no* element matches.
 * Values of different JSON types are never equal or ordered (``1`` vs ``"1"``, ``1`` vs
@@ -32,11 +34,15 @@ Semantics, chosen to follow MongoDB and checked against PostgreSQL in
   means "present and not null". ``{"$exists": false}`` matches only a missing key.
 * With several operators on one key, each may be satisfied by a different array element.
 
-Every comparison compiles to ``exists(PATH ? (@ OP value))`` rather than ``PATH OP value``: a
-bare comparison between different types yields SQL/JSON *unknown*, and ``!(unknown)`` is still
-unknown, so ``$ne``/``$not`` would silently drop rows. Inside a filter expression unknown
-counts as false, so every compiled predicate is strictly true or false. The form is also one that
-a GIN ``jsonb_path_ops`` index can use.
+Every comparison compiles to ``exists(PATH ? (@.type() != "array" && @ OP value))`` rather
+than ``PATH OP value``: a bare comparison between different types yields SQL/JSON *unknown*,
+and ``!(unknown)`` is still unknown, so ``$ne``/``$not`` would silently drop rows. Inside a
+filter expression unknown counts as false, so every compiled predicate is strictly true or
+false.
+
+Limits (pgcontext.retrieve.limits) keep a filter within what PostgreSQL evaluates: nesting,
+values per ``$in``, comparisons in all and digits of an integer; each is a FilterError that
+names the key.
 """
 
 from __future__ import annotations
@@ -44,32 +50,91 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+import reprlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pgcontext.errors import FilterError
+from pgcontext.retrieve.limits import (
+    MAX_FILTER_DEPTH,
+    MAX_FILTER_JSON_DEPTH,
+    MAX_FILTER_TERMS,
+    MAX_IN_VALUES,
+    MAX_NUMBER_DIGITS,
+)
 
 __all__ = ["MAX_DEPTH", "compile_filter", "parse_filter_json"]
 
-MAX_DEPTH = 32
+MAX_DEPTH = MAX_FILTER_DEPTH
 """Deepest allowed nesting of filter objects (through ``$and``, ``$or`` and ``$not``)."""
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_\-]*")
 _ORDERING = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _KEY_OPERATORS = ("$eq", "$ne", *_ORDERING, "$in", "$nin", "$exists")
 _LOGICAL_OPERATORS = ("$and", "$or", "$not")
+# Lax mode unwraps an array once at each path step and again when comparing: this guard
+# stops the second unwrap, so [[1]] does not match 1 (one level, as documented).
+_NOT_ARRAY = '@.type() != "array"'
+
+# Error messages show values through this: a huge or deeply nested value stays one short line
+# (plain repr of a 10,000-deep dict raises RecursionError).
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel = 3
+_SHORT.maxstring = 60
+_SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = 6
+
+
+def _show(value: Any) -> str:
+    return _SHORT.repr(value)
 
 
 def parse_filter_json(text: str) -> dict[str, Any]:
     """Parse the ``--filter`` command-line option: a JSON object, duplicate keys rejected."""
+    _check_json_depth(text)
     try:
-        value = json.loads(text, object_pairs_hook=_reject_duplicates)
+        value = json.loads(text, object_pairs_hook=_reject_duplicates, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
         raise FilterError(f"--filter is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         example = '{"lang": "en"}'
-        raise FilterError(f"--filter must be a JSON object such as {example}, got {text!r}")
+        raise FilterError(f"--filter must be a JSON object such as {example}, got {_show(text)}")
     return value
+
+
+def _check_json_depth(text: str) -> None:
+    """Refuse deep nesting before json.loads recurses into it (RecursionError otherwise)."""
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_FILTER_JSON_DEPTH:
+                raise FilterError(
+                    f"--filter is nested deeper than {MAX_FILTER_JSON_DEPTH} JSON levels "
+                    f"(filters allow {MAX_FILTER_DEPTH} levels of $and/$or/$not); flatten it"
+                )
+        elif char in "]}":
+            depth -= 1
+
+
+def _parse_int(digits: str) -> int:
+    # Checked as text: Python refuses to convert integers of more than 4,300 digits.
+    if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
+        raise FilterError(
+            f"--filter has an integer of {len(digits.lstrip('-')):,} digits; "
+            f"filter numbers have at most {MAX_NUMBER_DIGITS} digits"
+        )
+    return int(digits)
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -87,120 +152,124 @@ def compile_filter(filter: Mapping[str, Any] | None) -> str | None:
     if filter is None:
         return None
     if not isinstance(filter, Mapping):
-        raise FilterError(f"a filter must be a JSON object, got {filter!r}")
+        raise FilterError(f"a filter must be a JSON object, got {_show(filter)}")
     if not filter:
         return None
-    return _compile_object(filter, depth=1)
+    return _Compiler().object(filter, depth=1)
 
 
-def _compile_object(filter: Mapping[str, Any], depth: int) -> str:
-    """Compile one filter object: the AND of its entries."""
-    if depth > MAX_DEPTH:
-        raise FilterError(f"the filter is nested deeper than {MAX_DEPTH} levels; flatten it")
-    if not filter:
-        raise FilterError("an empty filter object {} is only allowed as the whole filter")
-    parts = [_compile_entry(key, value, depth) for key, value in filter.items()]
-    return _join(parts, "&&")
+class _Compiler:
+    """One filter's compilation; counts the comparisons against MAX_FILTER_TERMS."""
 
+    def __init__(self) -> None:
+        self.terms = 0
 
-def _compile_entry(key: Any, value: Any, depth: int) -> str:
-    if not isinstance(key, str):
-        raise FilterError(f"filter keys must be strings, got {key!r}")
-    if key in ("$and", "$or"):
-        return _compile_junction(key, value, depth)
-    if key == "$not":
+    def object(self, filter: Mapping[str, Any], depth: int) -> str:
+        """Compile one filter object: the AND of its entries."""
+        if depth > MAX_FILTER_DEPTH:
+            raise FilterError(
+                f"the filter is nested deeper than {MAX_FILTER_DEPTH} levels; flatten it"
+            )
+        if not filter:
+            raise FilterError("an empty filter object {} is only allowed as the whole filter")
+        parts = [self.entry(key, value, depth) for key, value in filter.items()]
+        return _join(parts, "&&")
+
+    def entry(self, key: Any, value: Any, depth: int) -> str:
+        if not isinstance(key, str):
+            raise FilterError(f"filter keys must be strings, got {_show(key)}")
+        if key in ("$and", "$or"):
+            return self.junction(key, value, depth)
+        if key == "$not":
+            if not isinstance(value, Mapping):
+                raise FilterError(f"$not takes a filter object, got {_show(value)}")
+            return f"!({self.object(value, depth + 1)})"
+        if key.startswith("$"):
+            raise FilterError(
+                f"unknown operator {_show(key)} at the top of a filter object; "
+                f"valid there: {', '.join(_LOGICAL_OPERATORS)} (or a metadata key)"
+            )
+        return self.key(key, value)
+
+    def junction(self, operator: str, value: Any, depth: int) -> str:
+        """Compile ``$and``/``$or``: a non-empty list of filter objects."""
+        if not _is_list(value) or not value:
+            raise FilterError(
+                f"{operator} takes a non-empty list of filter objects, got {_show(value)}"
+            )
+        parts: list[str] = []
+        for item in value:
+            if not isinstance(item, Mapping):
+                raise FilterError(
+                    f"{operator} takes a list of filter objects, got item {_show(item)}"
+                )
+            parts.append(self.object(item, depth + 1))
+        return _join(parts, "&&" if operator == "$and" else "||")
+
+    def key(self, key: str, value: Any) -> str:
+        """Compile the condition on one metadata key: a scalar or an object of operators."""
+        path = _path(key)
         if not isinstance(value, Mapping):
-            raise FilterError(f"$not takes a filter object, got {value!r}")
-        return f"!({_compile_object(value, depth + 1)})"
-    if key.startswith("$"):
+            return self.any_of(path, key, "$eq", [value])
+        if not value:
+            raise FilterError(f"key {key!r} has an empty operator object; use e.g. {{'$eq': ...}}")
+        if not any(isinstance(op, str) and op.startswith("$") for op in value):
+            raise FilterError(
+                f"key {key!r} has an object value {_show(value)}; nested objects are matched "
+                f"with a dotted key such as {key + '.field'!r}, or use operators: "
+                f"{', '.join(_KEY_OPERATORS)}"
+            )
+        return _join([self.operator(path, key, op, arg) for op, arg in value.items()], "&&")
+
+    def operator(self, path: str, key: str, op: Any, arg: Any) -> str:
+        if op in ("$eq", "$ne"):
+            found = self.any_of(path, key, op, [arg])
+            return found if op == "$eq" else f"!({found})"
+        if op in ("$in", "$nin"):
+            if not _is_list(arg) or not arg:
+                raise FilterError(
+                    f"key {key!r}: {op} takes a non-empty list of values, got {_show(arg)}"
+                )
+            if len(arg) > MAX_IN_VALUES:
+                raise FilterError(
+                    f"key {key!r}: {op} has {len(arg):,} values, more than the limit of "
+                    f"{MAX_IN_VALUES:,}; split the filter or tag the documents instead"
+                )
+            found = self.any_of(path, key, op, list(arg))
+            return found if op == "$in" else f"!({found})"
+        if op == "$exists":
+            if not isinstance(arg, bool):
+                raise FilterError(f"key {key!r}: {op} takes true or false, got {_show(arg)}")
+            self.count(key, 1)
+            return f"exists({path})" if arg else f"!exists({path})"
+        if op in _ORDERING:
+            if isinstance(arg, bool) or not isinstance(arg, str | int | float):
+                raise FilterError(f"key {key!r}: {op} takes a number or a string, got {_show(arg)}")
+            self.count(key, 1)
+            test = f"@ {_ORDERING[op]} {_literal(key, op, arg)}"
+            return f"exists({path} ? ({_NOT_ARRAY} && {test}))"
         raise FilterError(
-            f"unknown operator {key!r} at the top of a filter object; "
-            f"valid there: {', '.join(_LOGICAL_OPERATORS)} (or a metadata key)"
+            f"unknown operator {_show(op)} on key {key!r}; "
+            f"valid operators: {', '.join(_KEY_OPERATORS)}"
         )
-    return _compile_key(key, value)
 
+    def any_of(self, path: str, key: str, op: str, values: Sequence[Any]) -> str:
+        """True when some value at ``path`` equals one of ``values`` (null: or key missing)."""
+        self.count(key, len(values))
+        tests = " || ".join(f"@ == {_literal(key, op, value)}" for value in values)
+        if len(values) > 1:
+            tests = f"({tests})"
+        found = f"exists({path} ? ({_NOT_ARRAY} && {tests}))"
+        # MongoDB semantics: {"k": null} also matches documents without "k".
+        return f"({found} || !exists({path}))" if None in values else found
 
-def _compile_junction(operator: str, value: Any, depth: int) -> str:
-    """Compile ``$and``/``$or``: a non-empty list of filter objects."""
-    if not _is_list(value) or not value:
-        raise FilterError(f"{operator} takes a non-empty list of filter objects, got {value!r}")
-    parts: list[str] = []
-    for item in value:
-        if not isinstance(item, Mapping):
-            raise FilterError(f"{operator} takes a list of filter objects, got item {item!r}")
-        parts.append(_compile_object(item, depth + 1))
-    return _join(parts, "&&" if operator == "$and" else "||")
-
-
-def _compile_key(key: str, value: Any) -> str:
-    """Compile the condition on one metadata key: a scalar or an object of operators."""
-    path = _path(key)
-    if not isinstance(value, Mapping):
-        return _equals(path, key, "$eq", value)
-    if not value:
-        raise FilterError(f"key {key!r} has an empty operator object; use e.g. {{'$eq': ...}}")
-    if not any(isinstance(op, str) and op.startswith("$") for op in value):
-        raise FilterError(
-            f"key {key!r} has an object value {value!r}; nested objects are matched with a "
-            f"dotted key such as {key + '.field'!r}, or use operators: {', '.join(_KEY_OPERATORS)}"
-        )
-    return _join([_compile_operator(path, key, op, arg) for op, arg in value.items()], "&&")
-
-
-def _compile_operator(path: str, key: str, op: str, arg: Any) -> str:
-    compiler = _KEY_COMPILERS.get(op) or (_ordering if op in _ORDERING else None)
-    if compiler is not None:
-        return compiler(path, key, op, arg)
-    raise FilterError(
-        f"unknown operator {op!r} on key {key!r}; valid operators: {', '.join(_KEY_OPERATORS)}"
-    )
-
-
-def _equals(path: str, key: str, op: str, arg: Any) -> str:
-    return _any_of(path, key, op, [arg])
-
-
-def _not_equals(path: str, key: str, op: str, arg: Any) -> str:
-    return f"!({_equals(path, key, op, arg)})"
-
-
-def _in(path: str, key: str, op: str, arg: Any) -> str:
-    if not _is_list(arg) or not arg:
-        raise FilterError(f"key {key!r}: {op} takes a non-empty list of values, got {arg!r}")
-    return _any_of(path, key, op, list(arg))
-
-
-def _not_in(path: str, key: str, op: str, arg: Any) -> str:
-    return f"!({_in(path, key, op, arg)})"
-
-
-def _exists(path: str, key: str, op: str, arg: Any) -> str:
-    if not isinstance(arg, bool):
-        raise FilterError(f"key {key!r}: {op} takes true or false, got {arg!r}")
-    return f"exists({path})" if arg else f"!exists({path})"
-
-
-def _ordering(path: str, key: str, op: str, arg: Any) -> str:
-    if isinstance(arg, bool) or not isinstance(arg, str | int | float):
-        raise FilterError(f"key {key!r}: {op} takes a number or a string, got {arg!r}")
-    return f"exists({path} ? (@ {_ORDERING[op]} {_literal(key, op, arg)}))"
-
-
-_KEY_COMPILERS: dict[str, Callable[[str, str, str, Any], str]] = {
-    "$eq": _equals,
-    "$ne": _not_equals,
-    "$in": _in,
-    "$nin": _not_in,
-    "$exists": _exists,
-}
-
-
-def _any_of(path: str, key: str, op: str, values: Sequence[Any]) -> str:
-    """True when some value at ``path`` equals one of ``values`` (null: or the key is missing)."""
-    tests = " || ".join(f"@ == {_literal(key, op, value)}" for value in values)
-    found = f"exists({path} ? ({tests}))"
-    # MongoDB semantics: {"k": null} also matches documents without "k".
-    return f"({found} || !exists({path}))" if None in values else found
+    def count(self, key: str, terms: int) -> None:
+        self.terms += terms
+        if self.terms > MAX_FILTER_TERMS:
+            raise FilterError(
+                f"the filter has more than {MAX_FILTER_TERMS:,} comparisons (reached at key "
+                f"{key!r}, each $in value counting as one); simplify it"
+            )
 
 
 def _literal(key: str, op: str, value: Any) -> str:
@@ -218,25 +287,27 @@ def _literal(key: str, op: str, value: Any) -> str:
     if isinstance(value, str):
         return _string_literal(key, op, value)
     raise FilterError(
-        f"key {key!r}: {op} takes a string, number, true, false or null, got {value!r}"
+        f"key {key!r}: {op} takes a string, number, true, false or null, got {_show(value)}"
     )
 
 
 def _int_literal(key: str, op: str, value: int) -> str:
-    try:
-        return str(value)
-    except ValueError as exc:  # Python refuses to print integers of more than 4300 digits
-        raise FilterError(f"key {key!r}: {op} value has too many digits") from exc
+    # Compared, not printed: Python refuses to print integers of more than 4,300 digits.
+    if abs(value) >= 10**MAX_NUMBER_DIGITS:
+        raise FilterError(
+            f"key {key!r}: {op} value has too many digits (at most {MAX_NUMBER_DIGITS})"
+        )
+    return str(value)
 
 
 def _string_literal(key: str, op: str, value: str) -> str:
     # PostgreSQL text cannot hold NUL, and a lone surrogate is not a character.
     if "\x00" in value:
-        raise FilterError(f"key {key!r}: {op} value {value!r} contains a NUL character")
+        raise FilterError(f"key {key!r}: {op} value {_show(value)} contains a NUL character")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise FilterError(f"key {key!r}: {op} value {value!r} is not valid Unicode") from exc
+        raise FilterError(f"key {key!r}: {op} value {_show(value)} is not valid Unicode") from exc
     # JSON escapes (\" \\ \n \uXXXX, surrogate pairs) are all valid jsonpath escapes.
     return json.dumps(value, ensure_ascii=True)
 
@@ -246,8 +317,8 @@ def _path(key: str) -> str:
     segments = key.split(".")
     if not all(_SEGMENT.fullmatch(segment) for segment in segments):
         raise FilterError(
-            f"invalid filter key {key!r}: use dot-separated names of letters, digits, '_' and "
-            f"'-' (not starting with '-'), e.g. 'source.lang'"
+            f"invalid filter key {_show(key)}: use dot-separated names of letters, digits, "
+            f"'_' and '-' (not starting with '-'), e.g. 'source.lang'"
         )
     return "$" + "".join(f".{json.dumps(segment)}" for segment in segments)
 

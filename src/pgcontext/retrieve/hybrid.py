@@ -5,12 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import psycopg
 from psycopg.rows import dict_row
 
+from pgcontext.errors import ConfigError
 from pgcontext.retrieve.dense import hits_from_rows
 from pgcontext.retrieve.hit import Hit
+from pgcontext.retrieve.limits import (
+    MAX_CANDIDATES,
+    MAX_WEIGHT,
+    MIN_RRF_K,
+    check_float,
+    check_int,
+    check_query,
+    check_query_vector,
+)
 
 Conn = psycopg.Connection[Any]
 
@@ -24,6 +33,14 @@ class Fusion:
     keyword_weight: float = 1.0
     candidates: int = 100
 
+    def __post_init__(self) -> None:
+        check_int("RRF k", self.rrf_k, MIN_RRF_K)
+        check_float("dense weight", self.dense_weight, 0.0, MAX_WEIGHT)
+        check_float("keyword weight", self.keyword_weight, 0.0, MAX_WEIGHT)
+        if self.dense_weight == 0 and self.keyword_weight == 0:
+            raise ConfigError("the dense and keyword weights are both 0: make one positive")
+        check_int("hybrid candidates", self.candidates, 1, MAX_CANDIDATES)
+
 
 def hybrid_search(
     conn: Conn,
@@ -35,7 +52,8 @@ def hybrid_search(
     filter_path: str | None = None,
     fusion: Fusion = Fusion(),  # frozen, so one shared default is safe
 ) -> list[Hit]:
-    vector = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    check_query(query)
+    vector = check_query_vector(query_vector)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "SELECT * FROM pgcontext.hybrid_search(%s, %s, %s, %s, %s::jsonpath, %s, %s, %s, %s)",

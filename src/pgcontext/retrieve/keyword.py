@@ -9,6 +9,7 @@ from psycopg.rows import dict_row
 
 from pgcontext.retrieve.dense import hits_from_rows
 from pgcontext.retrieve.hit import Hit
+from pgcontext.retrieve.limits import check_query
 
 Conn = psycopg.Connection[Any]
 
@@ -27,6 +28,7 @@ def keyword_search(
     b: float = DEFAULT_B,
 ) -> list[Hit]:
     """The k chunks with the highest BM25 score for `query`, best first."""
+    check_query(query)
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "SELECT * FROM pgcontext.keyword_search(%s, %s, %s, %s::jsonpath, %s, %s)",

@@ -8,6 +8,14 @@ from pgcontext.errors import ConfigError
 from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH
 from pgcontext.retrieve.hybrid import Fusion
 from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1
+from pgcontext.retrieve.limits import (
+    B_RANGE,
+    K1_RANGE,
+    MAX_EF_SEARCH,
+    MAX_K,
+    check_float,
+    check_int,
+)
 from pgcontext.retrieve.rerank import RERANK_FUSIONS
 
 MODES = ("dense", "keyword", "hybrid")
@@ -15,7 +23,6 @@ MODES = ("dense", "keyword", "hybrid")
 DEFAULT_MODE = "hybrid"
 RERANK_DEPTH = 30  # candidates the cross-encoder re-scores: ~18 pairs/s on two cores
 MMR_FETCH_FACTOR = 4  # MMR picks k out of 4k candidates
-MAX_K = 1000  # the SQL functions' own limit
 
 
 @dataclass(frozen=True)
@@ -39,14 +46,14 @@ class SearchOptions:
             raise ConfigError(f"search mode {self.mode!r} is not one of {', '.join(MODES)}")
         if self.mmr_lambda is not None and not 0.0 <= self.mmr_lambda <= 1.0:
             raise ConfigError(f"MMR lambda must be between 0 and 1, not {self.mmr_lambda}")
-        if not 1 <= self.ef_search <= 1000:
-            raise ConfigError(f"ef_search must be between 1 and 1000, not {self.ef_search}")
+        check_int("ef_search", self.ef_search, 1, MAX_EF_SEARCH)
+        check_float("BM25 k1", self.k1, *K1_RANGE)
+        check_float("BM25 b", self.b, *B_RANGE)
         if self.rerank_fusion not in RERANK_FUSIONS:
             raise ConfigError(
                 f"rerank fusion {self.rerank_fusion!r} is not one of {', '.join(RERANK_FUSIONS)}"
             )
-        if not 1 <= self.rerank_depth <= 1000:
-            raise ConfigError(f"rerank depth must be between 1 and 1000, not {self.rerank_depth}")
+        check_int("rerank depth", self.rerank_depth, 1, MAX_K)
 
     @property
     def needs_query_vector(self) -> bool:

@@ -1,0 +1,240 @@
+"""Search parameters out of range are clear errors at every face, with the same limits.
+
+The SQL functions refuse NULL, NaN and out-of-range parameters with an exception that names
+the parameter; the Python API checks first (pgcontext.retrieve.limits) with the same numbers,
+so neither gives NaN scores, a raw DivisionByZero or a stack-depth error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+
+from pgcontext import ConfigError, FilterError, QueryError, SourceDocument, Store
+from pgcontext.retrieve.hybrid import Fusion
+from pgcontext.retrieve.limits import (
+    B_RANGE,
+    K1_RANGE,
+    MAX_CANDIDATES,
+    MAX_QUERY_CHARS,
+    MAX_WEIGHT,
+    MIN_RRF_K,
+)
+from pgcontext.retrieve.options import SearchOptions
+
+DOCS = {
+    "a": "The cat sat on the mat. The cat purred.",
+    "b": "A dog chased the cat around the garden.",
+    "c": "Databases store rows; PostgreSQL is a database.",
+}
+NAN = float("nan")
+# The worst case the query limit allows: one term per two characters.
+WORST_QUERY = ("ab," * MAX_QUERY_CHARS)[:MAX_QUERY_CHARS]
+
+
+@pytest.fixture
+def conn(store: Store, db_url: str) -> Iterator[psycopg.Connection[Any]]:
+    store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        yield connection
+
+
+def vector(values: list[float] | None = None) -> str:
+    return str(values if values is not None else [1.0] + [0.0] * 15)
+
+
+@pytest.mark.parametrize(
+    ("query", "params", "message"),
+    [
+        ("SELECT * FROM pgcontext.search('c', NULL, 10)", (), "query_embedding is NULL"),
+        (
+            "SELECT * FROM pgcontext.search('c', %s::vector, 10)",
+            (vector([0.0] * 16),),
+            "query_embedding is all zeros",
+        ),
+        ("SELECT * FROM pgcontext.keyword_search('c', NULL, 10)", (), "query is NULL"),
+        (
+            "SELECT * FROM pgcontext.keyword_search('c', %s, 10)",
+            ("x" * (MAX_QUERY_CHARS + 1),),
+            "the query has 10001 characters, more than 10000",
+        ),
+        (
+            "SELECT * FROM pgcontext.keyword_search('c', 'cat', 10, NULL, -1, 5)",
+            (),
+            "k1 must be between 0 and 100, not -1",
+        ),
+        (
+            "SELECT * FROM pgcontext.keyword_search('c', 'cat', 10, NULL, 'NaN', 0.4)",
+            (),
+            "k1 must be between 0 and 100, not NaN",
+        ),
+        (
+            "SELECT * FROM pgcontext.keyword_search('c', 'cat', 10, NULL, 0.9, 5)",
+            (),
+            "b must be between 0 and 1, not 5",
+        ),
+        (
+            "SELECT * FROM pgcontext.keyword_search('c', 'cat', 10, NULL, 0.9, NULL)",
+            (),
+            "b must be between 0 and 1, not <NULL>",
+        ),
+        (
+            "SELECT * FROM pgcontext.hybrid_search('c', 'cat', %s::vector, 10, NULL, 100, -1)",
+            (vector(),),
+            "rrf_k must be at least 1, not -1",
+        ),
+        (
+            "SELECT * FROM pgcontext.hybrid_search('c', 'cat', %s::vector, 10, NULL, 100, NULL)",
+            (vector(),),
+            "rrf_k must be at least 1",
+        ),
+        (
+            "SELECT * FROM pgcontext.hybrid_search('c', 'cat', %s::vector, 10, NULL, 100, 60,"
+            " 'NaN')",
+            (vector(),),
+            "dense_weight must be between 0 and 1e6, not NaN",
+        ),
+        (
+            "SELECT * FROM pgcontext.hybrid_search('c', 'cat', %s::vector, 10, NULL, 100, 60,"
+            " 1, -1)",
+            (vector(),),
+            "keyword_weight must be between 0 and 1e6, not -1",
+        ),
+        (
+            "SELECT * FROM pgcontext.hybrid_search('c', 'cat', %s::vector, 10, NULL, 100, 60,"
+            " 0, 0)",
+            (vector(),),
+            "dense_weight and keyword_weight are both 0",
+        ),
+        (
+            "SELECT * FROM pgcontext.hybrid_search('c', 'cat', %s::vector, 10, NULL, 0)",
+            (vector(),),
+            "candidates must be between 1 and 1000, not 0",
+        ),
+        (
+            "SELECT * FROM pgcontext.hybrid_search('c', 'cat', NULL, 10)",
+            (),
+            "query_embedding is NULL",
+        ),
+        ("SELECT * FROM pgcontext.mmr(NULL, ARRAY[1::bigint], 1)", (), "query_embedding is NULL"),
+    ],
+)
+def test_sql_functions_refuse_bad_parameters(
+    conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...], message: str
+) -> None:
+    with pytest.raises(psycopg.Error, match=message):
+        conn.execute(query, params).fetchall()
+
+
+KEYWORD = "SELECT score FROM pgcontext.keyword_search('c', %s, 10, NULL, %s, %s)"
+HYBRID = (
+    "SELECT score FROM pgcontext.hybrid_search('c', 'cat', %s::vector, 10, NULL, %s, %s, %s, %s)"
+)
+
+
+def keyword(query: str = "cat", k1: float = 0.9, b: float = 0.4) -> tuple[str, tuple[Any, ...]]:
+    return KEYWORD, (query, k1, b)
+
+
+def hybrid(
+    candidates: int = 100, rrf_k: int = 60, dense: float = 1, keyword: float = 1
+) -> tuple[str, tuple[Any, ...]]:
+    return HYBRID, (vector(), candidates, rrf_k, dense, keyword)
+
+
+# The Python limits, at the edge and just beyond: the SQL functions agree on both sides.
+EDGES = [
+    (keyword(query="cat " + WORST_QUERY[4:]), keyword(query="cat " + WORST_QUERY[3:])),
+    (keyword(k1=K1_RANGE[0]), keyword(k1=K1_RANGE[0] - 0.01)),
+    (keyword(k1=K1_RANGE[1]), keyword(k1=K1_RANGE[1] + 0.01)),
+    (keyword(b=B_RANGE[0]), keyword(b=B_RANGE[0] - 0.01)),
+    (keyword(b=B_RANGE[1]), keyword(b=B_RANGE[1] + 0.01)),
+    (hybrid(candidates=MAX_CANDIDATES), hybrid(candidates=MAX_CANDIDATES + 1)),
+    (hybrid(rrf_k=MIN_RRF_K), hybrid(rrf_k=MIN_RRF_K - 1)),
+    (hybrid(dense=0, keyword=MAX_WEIGHT), hybrid(dense=0, keyword=MAX_WEIGHT * 1.01)),
+    (hybrid(dense=0), hybrid(dense=-0.01)),
+]
+
+
+@pytest.mark.parametrize(("inside", "outside"), EDGES)
+def test_sql_and_python_limits_agree(
+    conn: psycopg.Connection[Any],
+    inside: tuple[str, tuple[Any, ...]],
+    outside: tuple[str, tuple[Any, ...]],
+) -> None:
+    rows = conn.execute(*inside).fetchall()
+    assert rows and all(math.isfinite(score) for (score,) in rows)
+    with pytest.raises(psycopg.errors.DatabaseError, match=r"must be|more than"):
+        conn.execute(*outside).fetchall()
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: Fusion(rrf_k=-1), "RRF k must be at least 1, not -1"),
+        (lambda: Fusion(rrf_k=0), "RRF k must be at least 1, not 0"),
+        (lambda: Fusion(rrf_k=1.5), "RRF k must be an integer, not 1.5"),
+        (lambda: Fusion(dense_weight=NAN), "dense weight must be a finite number .* not nan"),
+        (lambda: Fusion(keyword_weight=-1), "keyword weight must be a finite number"),
+        (lambda: Fusion(dense_weight=0, keyword_weight=0), "both 0"),
+        (lambda: Fusion(candidates=0), "hybrid candidates must be between 1 and 1000"),
+        (lambda: SearchOptions(k1=-1), "BM25 k1 must be a finite number between 0 and 100"),
+        (lambda: SearchOptions(k1=NAN), "BM25 k1 must be a finite number .* not nan"),
+        (lambda: SearchOptions(b=5), "BM25 b must be a finite number between 0 and 1, not 5"),
+        (lambda: SearchOptions(b=NAN), "BM25 b must be"),
+        (lambda: SearchOptions(ef_search=NAN), "ef_search must be an integer"),
+    ],
+)
+def test_python_options_refuse_bad_parameters(make: Any, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        make()
+
+
+def test_python_api_refuses_before_sql(store: Store) -> None:
+    store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
+    with pytest.raises(ConfigError, match="BM25 k1"):
+        store.keyword_search("c", "cat", k1=-1, b=5)
+    with pytest.raises(ConfigError, match="k must be an integer, not nan"):
+        store.search("c", "cat", k=NAN)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="budget_tokens must be an integer, not nan"):
+        store.context("cat", "c", budget_tokens=NAN)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="budget_tokens must be between 16 and 1000000"):
+        store.context("cat", "c", budget_tokens=-5)
+    with pytest.raises(QueryError, match="the query vector is all zeros"):
+        store.search_vector("c", np.zeros(16))
+    with pytest.raises(ConfigError, match="k must be between 1 and 1000, not 0"):
+        store.first_stage("c", "cat", np.ones(16), k=0)
+    with pytest.raises(QueryError, match="NaN or infinite"):
+        store.first_stage("c", "cat", np.full(16, np.nan))
+    with pytest.raises(QueryError, match="the query vector is all zeros"):
+        store.first_stage(
+            "c", "cat", [0.0] * 16, options=SearchOptions(mode="dense"), filter_path=None
+        )
+
+
+@pytest.mark.parametrize("mode", ["keyword", "hybrid", "dense"])
+def test_query_length_limit(store: Store, mode: str) -> None:
+    store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
+    words = " ".join(f"w{i}" for i in range(20_000))
+    with pytest.raises(QueryError, match=r"the query has 128,889 characters.*limit of 10,000"):
+        store.search("c", words, mode=mode)
+    hits = store.search("c", "cat " + WORST_QUERY[4:], mode=mode)
+    assert hits and all(math.isfinite(hit.score) for hit in hits)
+
+
+def test_filter_limits_through_the_api(store: Store) -> None:
+    store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
+    with pytest.raises(FilterError, match=r"key 'n': \$in has 15,000 values"):
+        store.search("c", "cat", filter={"n": {"$in": list(range(15_000))}}, mode="keyword")
+    deep: dict[str, Any] = {"a": 1}
+    for _ in range(10_000):
+        deep = {"$not": deep}
+    with pytest.raises(FilterError, match="nested deeper than 32 levels"):
+        store.search("c", "cat", filter=deep, mode="keyword")
+    hits = store.search("c", "cat", filter={"n": {"$nin": list(range(1000))}}, mode="keyword")
+    assert hits
