@@ -66,3 +66,8 @@ class LlmError(PgContextError):
 
 class TemplateError(PgContextError):
     """A context template is malformed or lacks a placeholder it needs."""
+
+
+class ChangedWhilePreparedError(PgContextError):
+    """A document a worker prepared as unchanged was changed by another writer before this
+    one wrote it: the job is retried, and prepares it again."""

@@ -14,6 +14,7 @@ import pytest
 
 from pgcontext import SourceDocument, Store
 from pgcontext.db.connection import connect
+from pgcontext.errors import ChangedWhilePreparedError
 from pgcontext.ingest import queue, writer
 from pgcontext.ingest.pipeline import BatchProcessor, IngestReport, Outcome
 from pgcontext.ingest.worker import WorkerOptions
@@ -73,6 +74,23 @@ def test_reingesting_the_stored_content_supersedes_a_queued_change(
     assert all(text.endswith("says one") for text in stored_texts(db_url).values())
 
 
+def test_importing_vectors_supersedes_a_queued_change_too(
+    store: Store, db_url: str, tmp_path: Path
+) -> None:
+    store.ingest("c", docs(2, "one"))
+    dump = tmp_path / "dump.jsonl"
+    with dump.open("wb") as out:
+        store.export("c", out)
+    store.drop_collection("c")
+    assert store.ingest("c", [dump]).added == 2
+    store.ingest("c", docs(2, "two"), enqueue_only=True)
+    imported = store.ingest("c", [dump])  # what is stored, again: the latest word
+    assert (imported.unchanged, imported.updated, imported.problems) == (2, 0, [])
+    worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    assert worked.superseded == 2
+    assert all(text.endswith("says one") for text in stored_texts(db_url).values())
+
+
 def test_a_slow_worker_that_claimed_a_stale_job_loses_to_a_newer_write(
     store: Store, db_url: str, fake_embedder: FakeEmbedder
 ) -> None:
@@ -127,6 +145,31 @@ def test_a_slow_worker_blocks_the_newer_write_and_the_newer_one_still_wins(
     assert outcome.added == 2
     assert newer and newer[0].updated == 2
     assert all(text.endswith("says new") for text in stored_texts(db_url).values())
+
+
+def test_a_document_changed_between_prepare_and_write_is_prepared_again(
+    store: Store, db_url: str, fake_embedder: FakeEmbedder
+) -> None:
+    store.ingest("c", docs(2, "x"))
+    store.ingest("c", docs(2, "y"), enqueue_only=True)
+    # "x" is stored, but an older job carries "y": this run queues "x" anew, to win.
+    assert store.ingest("c", docs(2, "x"), enqueue_only=True).queued_jobs == 1
+    info = store.collection("c")
+    processor = BatchProcessor(info, fake_embedder)
+    with connect(db_url) as conn:
+        older, newer = queue.claim(conn, "w", max_jobs=2)
+        ts_oid = writer.ts_config_oid(conn, info)
+        prepared_newer = processor.prepare(conn, newer.documents, newer.versions)
+        assert all(p.chunks is None for p in prepared_newer.documents)  # "x" is stored
+        prepared_older = processor.prepare(conn, older.documents, older.versions)
+        outcome = processor.write(conn, prepared_older, ts_oid, lambda _: None)
+        assert outcome.updated == 2  # "y" is newer than the stored "x"
+        with pytest.raises(ChangedWhilePreparedError):
+            processor.write(conn, prepared_newer, ts_oid, lambda _: None)
+        assert queue.fail(conn, newer.id, "w", "changed", backoff_seconds=0) == "queued"
+        queue.release(conn, "w", [older.id])
+    store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    assert all(text.endswith("says x") for text in stored_texts(db_url).values())
 
 
 def test_a_job_queued_before_a_prune_does_not_resurrect_its_document(

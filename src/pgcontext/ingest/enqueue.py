@@ -81,19 +81,13 @@ def _changed(
     for doc in unit:
         digest = writer.content_hash(doc)
         state = states[doc.source]
-        pending, stored = state.pending, state.stored
+        pending = state.pending
         if pending is not None and pending.content_hash == digest:
             if pending.run_id == run_id:
                 report.unchanged += 1  # the same input twice in this run
             else:
                 waiting_on.setdefault(pending.job_id, []).append(doc.source)
-        elif (
-            stored is not None
-            and stored.content_hash == digest
-            and not (
-                state.newest_unfinished is not None and state.newest_unfinished > stored.version
-            )
-        ):
+        elif state.unchanged(digest):
             report.unchanged += 1
         else:
             # New, changed, or unchanged while an older job carries other content: then

@@ -15,7 +15,7 @@ import numpy as np
 import psycopg
 
 from pgcontext.catalog import CollectionInfo
-from pgcontext.ingest import writer
+from pgcontext.ingest import queue, writer
 from pgcontext.ingest.chunking import Chunk
 from pgcontext.ingest.pipeline import IngestReport, Outcome, check_storable
 from pgcontext.ingest.sources import PrecomputedChunk, SourceDocument, SourceProblem
@@ -85,12 +85,11 @@ class Importer:
         if not self.batch:
             return
         batch, self.batch, self.size = self.batch, [], 0
-        stored = writer.stored_documents(self.conn, self.collection.id, [d.source for d in batch])
+        states = queue.source_states(self.conn, self.collection.id, [d.source for d in batch])
         changed = []
         for doc in batch:
             digest = _content_hash(doc)
-            previous = stored.get(doc.source)
-            if previous is not None and previous.content_hash == digest:
+            if states[doc.source].unchanged(digest):
                 self.report.unchanged += 1
             else:
                 changed.append((doc, digest))

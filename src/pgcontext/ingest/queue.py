@@ -57,6 +57,16 @@ class SourceState:
     newest_unfinished: int | None
     """The newest version in any job not done (failed ones may be retried)."""
 
+    def unchanged(self, content_hash: str) -> bool:
+        """Stored with this content, and no unfinished job carries a newer version (which
+        a write of this content must supersede, as this is the latest word)."""
+        stored = self.stored
+        return (
+            stored is not None
+            and stored.content_hash == content_hash
+            and (self.newest_unfinished is None or self.newest_unfinished <= stored.version)
+        )
+
 
 # Enqueues of one collection take turns (see `lock_collection`).
 _ENQUEUE_LOCK_CLASS = "pgcontext.enqueue"

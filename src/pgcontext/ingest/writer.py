@@ -14,7 +14,7 @@ from psycopg.types.json import Jsonb
 
 from pgcontext.catalog import CollectionInfo
 from pgcontext.embed.base import Vectors
-from pgcontext.errors import PgContextError
+from pgcontext.errors import ChangedWhilePreparedError
 from pgcontext.ingest.chunking import Chunk
 from pgcontext.ingest.sources import SourceDocument
 
@@ -59,11 +59,6 @@ class PreparedDocument:
     chunks: list[Chunk] | None
     embeddings: Vectors | None
     version: int
-
-
-class ChangedWhilePreparedError(PgContextError):
-    """A document prepared as unchanged was changed by another writer before this one
-    wrote it; the job is retried, and prepares it again."""
 
 
 def content_hash(document: SourceDocument) -> str:
