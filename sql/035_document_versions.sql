@@ -5,7 +5,9 @@
 -- pgcontext.document_version_seq at the moment it queues, never from a clock. Deleting a
 -- document takes a version too, kept in pgcontext.document_tombstone. Every write of a
 -- document goes through write_document and every delete through delete_documents, which
--- lock the document's key (collection, source) until the transaction ends and then:
+-- lock the document's key (collection, source) until the transaction ends (the key's row in
+-- document_tombstone: a real tombstone, or a placeholder with version -1 that the writer
+-- removes; row locks, so a batch of any size needs no room in the lock table) and then:
 --   * refuse a version not newer than the stored document's or its tombstone's
 --     ('superseded': the caller leaves the document and its chunks alone);
 --   * with the same content hash, only take the newer version ('unchanged');
@@ -15,15 +17,8 @@
 -- newer one in either commit order, and a job queued before a delete cannot resurrect
 -- the document; work queued after the delete may bring it back.
 
--- The transaction-long lock on one document key; every writer takes its keys in source
--- order (bytewise: COLLATE "C", as Python sorts), so writers do not deadlock.
-CREATE OR REPLACE FUNCTION pgcontext.lock_document(collection_id integer, source text)
-RETURNS void
-LANGUAGE sql
-AS $fn$
-    SELECT pg_advisory_xact_lock(
-        hashtextextended(format('pgcontext.document %s %s', collection_id, source), 0));
-$fn$;
+-- Writers and deleters take their keys in source order (bytewise, as Python sorts), so
+-- they do not deadlock.
 
 CREATE OR REPLACE FUNCTION pgcontext.write_document(
     collection_id integer,
@@ -39,14 +34,17 @@ CREATE OR REPLACE FUNCTION pgcontext.write_document(
 LANGUAGE plpgsql
 AS $fn$
 DECLARE
+    deleted bigint;
     stored record;
 BEGIN
-    PERFORM pgcontext.lock_document(write_document.collection_id, write_document.source);
-    PERFORM FROM pgcontext.document_tombstone t
-    WHERE t.collection_id = write_document.collection_id AND t.source = write_document.source
-      AND t.version >= write_document.version;
-    IF FOUND THEN
-        outcome := 'superseded';
+    -- The key's lock. A concurrent writer or deleter of this key waits here until this
+    -- transaction ends; the statements below then see what it committed.
+    INSERT INTO pgcontext.document_tombstone AS t (collection_id, source, version)
+    VALUES (write_document.collection_id, write_document.source, -1)
+    ON CONFLICT ON CONSTRAINT document_tombstone_pkey DO UPDATE SET version = t.version
+    RETURNING t.version INTO deleted;
+    IF deleted >= write_document.version THEN
+        outcome := 'superseded';  -- deleted after this work was queued
         RETURN;
     END IF;
     SELECT d.id, d.version, d.content_hash INTO stored
@@ -64,7 +62,6 @@ BEGIN
     ELSIF stored.version >= write_document.version THEN
         document_id := stored.id;
         outcome := 'superseded';
-        RETURN;
     ELSIF stored.content_hash = write_document.content_hash THEN
         UPDATE pgcontext.document d SET version = write_document.version WHERE d.id = stored.id;
         document_id := stored.id;
@@ -78,7 +75,7 @@ BEGIN
         document_id := stored.id;
         outcome := 'updated';
     END IF;
-    -- Newer than any deletion of this source: the tombstone has served.
+    -- The placeholder, or a tombstone older than this write: served.
     DELETE FROM pgcontext.document_tombstone t
     WHERE t.collection_id = write_document.collection_id AND t.source = write_document.source;
 END
@@ -91,15 +88,11 @@ CREATE OR REPLACE FUNCTION pgcontext.delete_documents(collection_id integer, sou
 RETURNS SETOF text
 LANGUAGE plpgsql
 AS $fn$
-DECLARE
-    key text;
 BEGIN
-    FOR key IN SELECT DISTINCT s COLLATE "C" FROM unnest(sources) s ORDER BY 1 LOOP
-        PERFORM pgcontext.lock_document(delete_documents.collection_id, key);
-    END LOOP;
+    -- The keys' locks first (waiting for their writers), in source order; then the rows.
     INSERT INTO pgcontext.document_tombstone AS t (collection_id, source, version)
     SELECT delete_documents.collection_id, s.source, nextval('pgcontext.document_version_seq')
-    FROM (SELECT DISTINCT unnest(sources) AS source) s
+    FROM (SELECT DISTINCT u COLLATE "C" AS source FROM unnest(sources) u ORDER BY 1) s
     ON CONFLICT ON CONSTRAINT document_tombstone_pkey
     DO UPDATE SET version = EXCLUDED.version, deleted_at = now();
     RETURN QUERY

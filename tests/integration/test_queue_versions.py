@@ -266,3 +266,36 @@ def test_a_run_waiting_on_another_runs_failing_job_reports_the_failure(
     report = store.ingest("c", docs(2, "same"), worker_options=FAST)
     assert {p.source for p in report.problems} == {"d0", "d1"}
     assert all("fake embedder failure" in p.reason for p in report.problems)
+
+
+@pytest.mark.parametrize("first", ["write", "delete"])
+def test_a_delete_and_an_older_write_racing_on_a_new_source_end_deleted(
+    store: Store, db_url: str, first: str
+) -> None:
+    """The rule in SQL alone (as trigger-fed workers will use it): work queued before a
+    delete loses to it, whichever transaction takes the key first."""
+    collection_id = store.create_collection("c").id
+    with psycopg.connect(db_url) as conn:
+        (queued,) = writer.next_versions(conn, 1)  # the write's work was queued first
+    write = (
+        "SELECT outcome FROM pgcontext.write_document(%s, 'z', NULL, '{}', 'h', 1, %s)",
+        (collection_id, queued),
+    )
+    delete = ("SELECT pgcontext.delete_documents(%s, ARRAY['z'])", (collection_id,))
+    one, other = (write, delete) if first == "write" else (delete, write)
+    outcomes: list[Any] = []
+    with psycopg.connect(db_url) as a, psycopg.connect(db_url) as b:
+        outcomes.append(a.execute(*one).fetchone())
+        second = threading.Thread(
+            target=lambda: (outcomes.append(b.execute(*other).fetchone()), b.commit())
+        )
+        second.start()
+        time.sleep(0.3)
+        assert second.is_alive()  # waiting for the key
+        a.commit()
+        second.join(10)
+    assert outcomes[0 if first == "write" else 1] == (
+        "added" if first == "write" else "superseded",
+    )
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pgcontext.document").fetchone() == (0,)
