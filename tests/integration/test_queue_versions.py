@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 from pgcontext import SourceDocument, Store
 from pgcontext.db.connection import connect
@@ -299,3 +300,25 @@ def test_a_delete_and_an_older_write_racing_on_a_new_source_end_deleted(
     )
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM pgcontext.document").fetchone() == (0,)
+
+
+def test_a_job_queued_before_versions_existed_counts_as_the_oldest(
+    store: Store, db_url: str
+) -> None:
+    store.ingest("c", docs(1, "stored"))
+    collection_id = store.collection("c").id
+    legacy = {
+        "documents": [
+            {"source": s, "title": None, "text": f"{s} legacy", "metadata": {}}
+            for s in ("d0", "new")
+        ]
+    }
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO pgcontext.ingest_queue (collection_id, source, payload)"
+            " VALUES (%s, 'd0', %s)",
+            (collection_id, Jsonb(legacy)),
+        )
+    worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    assert (worked.superseded, worked.added) == (1, 1)
+    assert stored_texts(db_url) == {"d0": "document 0 says stored", "new": "new legacy"}
