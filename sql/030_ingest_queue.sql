@@ -55,7 +55,8 @@ AS $fn$
 $fn$;
 
 -- Called inside the transaction that wrote the job's chunks: false means the lease was lost
--- (another worker took the job over), and the caller must roll back.
+-- (another worker took the job over), and the caller must roll back. A done job no longer
+-- lists its documents as queued.
 CREATE OR REPLACE FUNCTION pgcontext.finish_ingest_job(
     job_id bigint, worker text, job_result jsonb
 ) RETURNS boolean
@@ -66,7 +67,9 @@ AS $fn$
         SET status = 'done', payload = '{}', result = job_result, lease_owner = NULL,
             leased_until = NULL, updated_at = now()
         WHERE id = job_id AND lease_owner = worker AND status = 'running'
-        RETURNING 1)
+        RETURNING id),
+    forgotten AS (
+        DELETE FROM pgcontext.queued_document q WHERE q.job_id IN (SELECT id FROM finished))
     SELECT count(*) = 1 FROM finished;
 $fn$;
 

@@ -10,7 +10,7 @@ Existing headings move out of metadata where they differ from the document's own
 user's, so it stays; the chunk keeps no heading attribute then).
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-03
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

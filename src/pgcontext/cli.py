@@ -449,7 +449,9 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
         return
     click.echo(
         f"{report.collection}: {report.added} added, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {report.removed} removed, {len(report.problems)} failed; "
+        f"{report.unchanged} unchanged, "
+        + (f"{report.superseded} superseded, " if report.superseded else "")
+        + f"{report.removed} removed, {len(report.problems)} failed; "
         f"{report.chunks_written} chunks written ({report.chunks_embedded} embedded) "
         f"in {report.seconds:.1f}s"
     )

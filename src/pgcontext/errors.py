@@ -74,3 +74,8 @@ class TemplateError(PgContextError):
 
 class QueryError(PgContextError):
     """A search query cannot be run: too long, or its vector is zero or not finite."""
+
+
+class ChangedWhilePreparedError(PgContextError):
+    """A document a worker prepared as unchanged was changed by another writer before this
+    one wrote it: the job is retried, and prepares it again."""

@@ -237,8 +237,10 @@ class Store:
             return report
         options = replace(worker_options or WorkerOptions(), once=True, run_id=run_id)
         self.work(options, progress=_run_progress(report, progress))
+        self._await_jobs(enqueued.waiting_on, options)
         with self._pool.connection() as conn:
             _collect_run(conn, run_id, report)
+            _collect_jobs(conn, enqueued.waiting_on, report)
             if prune:
                 self._prune(conn, info, enqueued.seen, report)
         report.seconds = time.perf_counter() - started
@@ -255,6 +257,19 @@ class Store:
     ) -> IngestReport:
         """Run a queue worker in this process until it stops (see `pgcontext worker`)."""
         return self.worker(options, progress=progress).run()
+
+    def _await_jobs(self, jobs: Mapping[int, list[str]], options: WorkerOptions) -> None:
+        """Wait for other runs' jobs this run relies on, helping with those runs' work:
+        a run whose process died still gets done (its leases expire, this worker claims)."""
+        if not jobs:
+            return
+        while True:
+            with self._pool.connection() as conn:
+                runs = queue.job_runs(conn, list(jobs))
+            if not runs:
+                return
+            for other in runs:
+                self.work(replace(options, run_id=other))
 
     def export(self, collection: str, out: IO[bytes] | str | os.PathLike[str]) -> int:
         """Write the collection's chunks as JSONL (see pgcontext.export); returns the count.
@@ -618,6 +633,27 @@ def _collect_run(conn: Any, run_id: str, report: IngestReport) -> None:
             sources = [d["source"] for d in job["payload"].get("documents", [])]
             for source in sources:
                 report.problems.append(SourceProblem(source, f"job failed: {job['error']}"))
+
+
+def _collect_jobs(conn: Any, jobs: Mapping[int, list[str]], report: IngestReport) -> None:
+    """Documents left to other runs' jobs: unchanged once those are done, else problems."""
+    outcomes = queue.job_outcomes(conn, list(jobs))
+    for job_id, sources in jobs.items():
+        job = outcomes.get(job_id)
+        if job is None or job["status"] != "done":
+            reason = (
+                f"job {job_id} of another ingest run failed: {job['error']}"
+                if job is not None and job["status"] == "failed"
+                else f"left to job {job_id} of another ingest run, which has not finished"
+            )
+            report.problems.extend(SourceProblem(source, reason) for source in sources)
+            continue
+        failed = {source: reason for source, reason in job["result"].get("problems", [])}
+        for source in sources:
+            if source in failed:
+                report.problems.append(SourceProblem(source, failed[source]))
+            else:
+                report.unchanged += 1
 
 
 def _as_items(sources: Iterable[str | Path] | Items, fields: JsonlFields, max_bytes: int) -> Items:

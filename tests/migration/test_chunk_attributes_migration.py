@@ -41,7 +41,7 @@ def test_headings_move_out_of_metadata_and_back(store: Store, db_url: str) -> No
         ],
     )
     store.close()  # no idle connection in the way of ALTER TABLE
-    migrate.downgrade(db_url, "0003")
+    migrate.downgrade(db_url, "0004")
     # What versions before 0005 stored: the chunk's heading over the user's.
     assert chunk_metadata_before_0005(db_url) == {
         "overwritten": {"heading": "Intro", "k": 1},

@@ -21,6 +21,8 @@ TABLES = {
     "ingest_queue",
     "collection_stats",
     "term_stats",
+    "document_tombstone",
+    "queued_document",
 }
 
 
@@ -50,6 +52,32 @@ def test_downgrade_removes_everything_and_upgrade_restores_it(db_url: str) -> No
     migrate.upgrade(db_url)
     assert tables(db_url) == TABLES
     assert migrate.check_schema(db_url) == migrate.head_revision()
+
+
+def test_document_versions_downgrade_and_come_back(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO pgcontext.embedding_model (name, revision, dimensions, normalized,"
+            " max_tokens, location) VALUES ('m', 'r', 3, true, 8, 'x')"
+        )
+        conn.execute(
+            "INSERT INTO pgcontext.collection (name, model_id, chunk_tokens, chunk_overlap)"
+            " SELECT 'c', id, 8, 0 FROM pgcontext.embedding_model"
+        )
+        for source in ("a", "b"):
+            conn.execute(
+                "INSERT INTO pgcontext.document (collection_id, source, content_hash, char_count)"
+                " SELECT id, %s, 'h', 1 FROM pgcontext.collection",
+                (source,),
+            )
+    migrate.downgrade(db_url, "0003")
+    assert tables(db_url) == TABLES - {"document_tombstone", "queued_document"}
+    assert not {"write_document", "delete_documents"} & functions(db_url)
+    migrate.upgrade(db_url)
+    assert tables(db_url) == TABLES
+    with psycopg.connect(db_url) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM pgcontext.document")]
+    assert len(set(versions)) == 2 and all(v > 0 for v in versions)  # each its own version
 
 
 def test_upgrade_is_idempotent(db_url: str) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Sequence,
     Text,
     UniqueConstraint,
     func,
@@ -36,6 +37,10 @@ SCHEMA = "pgcontext"
 
 class Base(DeclarativeBase):
     metadata = MetaData(schema=SCHEMA)
+
+
+# Versions of queued work and stored documents (see sql/035_document_versions.sql).
+DOCUMENT_VERSION_SEQ = Sequence("document_version_seq", metadata=Base.metadata)
 
 
 def _created() -> Mapped[datetime]:
@@ -122,6 +127,9 @@ class Document(Base):
     char_count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = _created()
     updated_at: Mapped[datetime] = _created()
+    version: Mapped[int] = mapped_column(
+        BigInteger, server_default=sql_text("nextval('pgcontext.document_version_seq'::regclass)")
+    )
 
     chunks: Mapped[list[Chunk]] = relationship(
         back_populates="document", order_by="Chunk.position", passive_deletes=True
@@ -206,6 +214,34 @@ class IngestJob(Base):
     result: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
 
 
+class DocumentTombstone(Base):
+    """A deleted document: work queued for it before `version` cannot bring it back."""
+
+    __tablename__ = "document_tombstone"
+
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collection.id", ondelete="CASCADE"), primary_key=True
+    )
+    source: Mapped[str] = mapped_column(Text, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    deleted_at: Mapped[datetime] = _created()
+
+
+class QueuedDocument(Base):
+    """A document an unfinished ingest job carries, with its content hash and version."""
+
+    __tablename__ = "queued_document"
+    __table_args__ = (Index("queued_document_source_idx", "collection_id", "source"),)
+
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("ingest_queue.id", ondelete="CASCADE"), primary_key=True
+    )
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(Text, primary_key=True)
+    content_hash: Mapped[str] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class CollectionStats(Base):
     """BM25 statistics of a collection: chunk count and total length in lexemes."""
 
@@ -236,7 +272,9 @@ __all__ = [
     "Collection",
     "CollectionStats",
     "Document",
+    "DocumentTombstone",
     "EmbeddingModel",
     "IngestJob",
+    "QueuedDocument",
     "TermStats",
 ]

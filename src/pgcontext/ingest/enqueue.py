@@ -29,6 +29,9 @@ DEFAULT_JOB_CHARACTERS = 256 * 1000
 class Enqueued:
     jobs: int = 0
     seen: set[str] = field(default_factory=set)
+    waiting_on: dict[int, list[str]] = field(default_factory=dict)
+    """Jobs of other runs that already carry some of this run's documents, identical: the
+    run waits for them instead of queuing the same work again (by job id, their sources)."""
 
 
 def enqueue_items(
@@ -46,26 +49,51 @@ def enqueue_items(
     """Queue every new or changed document in jobs of at most `job_documents` documents
     and about `job_characters` characters, each committed at once.
 
-    Unchanged documents are counted in `report` and never queued; unreadable inputs are
-    added to `report.problems`; documents that bring their own embeddings go to `importer`.
+    Unchanged documents are counted in `report` and never queued; documents an unfinished
+    job of another run already carries, identical, are left to it (see `Enqueued`);
+    unreadable inputs are added to `report.problems`; documents that bring their own
+    embeddings go to `importer`.
     """
     done = Enqueued()
     limits = (job_documents, job_characters)
     for unit in _units(group_chunks(items), report, done.seen, limits, importer):
-        stored = writer.stored_documents(conn, collection_id, [d.source for d in unit])
-        changed = []
-        for doc in unit:
-            previous = stored.get(doc.source)
-            if previous is not None and previous.content_hash == writer.content_hash(doc):
-                report.unchanged += 1
-            else:
-                changed.append(doc)
         with conn.transaction():
+            queue.lock_collection(conn, collection_id)
+            changed = _changed(conn, collection_id, unit, report, run_id, done.waiting_on)
             done.jobs += queue.enqueue(
                 conn, collection_id, [changed], run_id=run_id, max_attempts=max_attempts
             )
     importer.flush()
     return done
+
+
+def _changed(
+    conn: Conn,
+    collection_id: int,
+    unit: list[SourceDocument],
+    report: IngestReport,
+    run_id: str,
+    waiting_on: dict[int, list[str]],
+) -> list[SourceDocument]:
+    """The documents of `unit` that need a job; the others are counted or waited for."""
+    states = queue.source_states(conn, collection_id, [d.source for d in unit])
+    changed = []
+    for doc in unit:
+        digest = writer.content_hash(doc)
+        state = states[doc.source]
+        pending = state.pending
+        if pending is not None and pending.content_hash == digest:
+            if pending.run_id == run_id:
+                report.unchanged += 1  # the same input twice in this run
+            else:
+                waiting_on.setdefault(pending.job_id, []).append(doc.source)
+        elif state.unchanged(digest):
+            report.unchanged += 1
+        else:
+            # New, changed, or unchanged while an older job carries other content: then
+            # the job only gives the stored document a newer version, and the older loses.
+            changed.append(doc)
+    return changed
 
 
 def _units(

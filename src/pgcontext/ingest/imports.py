@@ -15,9 +15,9 @@ import numpy as np
 import psycopg
 
 from pgcontext.catalog import CollectionInfo
-from pgcontext.ingest import writer
+from pgcontext.ingest import queue, writer
 from pgcontext.ingest.chunking import Chunk
-from pgcontext.ingest.pipeline import IngestReport, check_storable
+from pgcontext.ingest.pipeline import IngestReport, Outcome, check_storable
 from pgcontext.ingest.sources import PrecomputedChunk, SourceDocument, SourceProblem
 from pgcontext.ingest.values import INT4_MAX, check_embedding, check_int4, check_text
 
@@ -87,22 +87,27 @@ class Importer:
         if not self.batch:
             return
         batch, self.batch, self.size = self.batch, [], 0
-        stored = writer.stored_documents(self.conn, self.collection.id, [d.source for d in batch])
-        prepared = []
+        states = queue.source_states(self.conn, self.collection.id, [d.source for d in batch])
+        changed = []
         for doc in batch:
             digest = _content_hash(doc)
-            previous = stored.get(doc.source)
-            if previous is not None and previous.content_hash == digest:
+            if states[doc.source].unchanged(digest):
                 self.report.unchanged += 1
-                continue
-            prepared.append(self._prepared(doc, digest))
-            if previous is None:
-                self.report.added += 1
             else:
-                self.report.updated += 1
-            self.report.chunks_written += len(doc.chunks)
+                changed.append((doc, digest))
         with self.conn.transaction():
-            writer.write_batch(self.conn, self.collection, prepared, self.ts_oid)
+            versions = writer.next_versions(self.conn, len(changed))
+            prepared = [
+                self._prepared(doc, digest, version)
+                for (doc, digest), version in zip(changed, versions, strict=True)
+            ]
+            written = writer.write_batch(self.conn, self.collection, prepared, self.ts_oid)
+        outcome = Outcome()
+        for doc, _ in changed:
+            outcome.count(written[doc.source])
+            if written[doc.source] in ("added", "updated"):
+                outcome.chunks_written += len(doc.chunks)
+        self.report.add(outcome)
 
     def _check(self, doc: SourceDocument) -> SourceProblem | None:
         checked = check_storable(doc)
@@ -127,10 +132,10 @@ class Importer:
                 )
         return None
 
-    def _prepared(self, doc: SourceDocument, digest: str) -> writer.PreparedDocument:
+    def _prepared(self, doc: SourceDocument, digest: str, version: int) -> writer.PreparedDocument:
         chunks = [_chunk(c, self.count_tokens) for c in doc.chunks]
         vectors = np.asarray([c.embedding for c in doc.chunks], dtype=np.float32)
-        return writer.PreparedDocument(doc, digest, chunks, vectors)
+        return writer.PreparedDocument(doc, digest, chunks, vectors, version)
 
 
 def _chunk_problem(chunk: PrecomputedChunk) -> str | None:

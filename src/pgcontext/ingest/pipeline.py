@@ -8,8 +8,8 @@ queue update), so a crash leaves either all of a batch or none of it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -35,15 +35,24 @@ class Outcome:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    superseded: int = 0
+    """Documents not written because newer state was stored (or deleted) meanwhile."""
     chunks_written: int = 0
     chunks_embedded: int = 0
     problems: list[SourceProblem] = field(default_factory=list)
+
+    def count(self, written: str) -> None:
+        """One more document with this outcome of pgcontext.write_document."""
+        if written not in ("added", "updated", "unchanged", "superseded"):
+            raise ValueError(f"unknown write outcome {written!r}")
+        setattr(self, written, getattr(self, written) + 1)
 
     def as_result(self) -> dict[str, Any]:
         return {
             "added": self.added,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "superseded": self.superseded,
             "chunks_written": self.chunks_written,
             "chunks_embedded": self.chunks_embedded,
             "problems": [[p.source, p.reason] for p in self.problems],
@@ -55,6 +64,7 @@ class Outcome:
             added=int(result.get("added", 0)),
             updated=int(result.get("updated", 0)),
             unchanged=int(result.get("unchanged", 0)),
+            superseded=int(result.get("superseded", 0)),
             chunks_written=int(result.get("chunks_written", 0)),
             chunks_embedded=int(result.get("chunks_embedded", 0)),
             problems=[SourceProblem(s, r) for s, r in result.get("problems", [])],
@@ -69,6 +79,8 @@ class IngestReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
+    superseded: int = 0
+    """Documents a newer run (or a prune) had replaced before this run's job got to them."""
     removed: int = 0
     chunks_written: int = 0
     chunks_embedded: int = 0
@@ -81,7 +93,7 @@ class IngestReport:
 
     @property
     def documents_seen(self) -> int:
-        return self.added + self.updated + self.unchanged + len(self.problems)
+        return self.added + self.updated + self.unchanged + self.superseded + len(self.problems)
 
     @property
     def ok(self) -> bool:
@@ -91,6 +103,7 @@ class IngestReport:
         self.added += outcome.added
         self.updated += outcome.updated
         self.unchanged += outcome.unchanged
+        self.superseded += outcome.superseded
         self.chunks_written += outcome.chunks_written
         self.chunks_embedded += outcome.chunks_embedded
         self.problems.extend(outcome.problems)
@@ -101,6 +114,7 @@ class IngestReport:
             "added": self.added,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "superseded": self.superseded,
             "removed": self.removed,
             "failed": len(self.problems),
             "chunks_written": self.chunks_written,
@@ -120,7 +134,6 @@ class PreparedBatch:
     """A batch chunked and embedded; `outcome` counts all but what writing adds."""
 
     documents: list[writer.PreparedDocument]
-    replaced: set[str]
     outcome: Outcome
 
 
@@ -134,8 +147,11 @@ class BatchProcessor:
     def __post_init__(self) -> None:
         require_model(self.collection, self.embedder.spec)
 
-    def prepare(self, conn: Conn, documents: Iterable[SourceDocument]) -> PreparedBatch:
-        """Skip unchanged documents, chunk and embed the rest (only texts not stored yet)."""
+    def prepare(
+        self, conn: Conn, documents: Iterable[SourceDocument], versions: Mapping[str, int]
+    ) -> PreparedBatch:
+        """Chunk and embed (only texts not stored yet) each document of `versions[source]`
+        (0 if absent: the oldest) that is neither unchanged nor superseded already."""
         outcome = Outcome()
         batch: list[SourceDocument] = []
         for doc in _last_of_each_source(documents):
@@ -144,34 +160,41 @@ class BatchProcessor:
                 outcome.problems.append(checked)
             else:
                 batch.append(checked)
-        stored = writer.stored_documents(conn, self.collection.id, [d.source for d in batch])
+        sources = [d.source for d in batch]
+        stored = writer.stored_documents(conn, self.collection.id, sources)
+        deleted = writer.deleted_versions(conn, self.collection.id, sources)
         todo: list[tuple[SourceDocument, str]] = []
+        unchanged: list[writer.PreparedDocument] = []
         for doc in batch:
             digest = writer.content_hash(doc)
+            version = versions.get(doc.source, 0)
             previous = stored.get(doc.source)
-            if previous is not None and previous.content_hash == digest:
-                outcome.unchanged += 1
+            newest = max(deleted.get(doc.source, -1), previous.version if previous else -1)
+            if newest >= version:
+                outcome.superseded += 1  # the write would refuse it: spare the model
+            elif previous is not None and previous.content_hash == digest:
+                # Still written, to take the newer version: older queued jobs then lose.
+                unchanged.append(writer.PreparedDocument(doc, digest, None, None, version))
             else:
                 todo.append((doc, digest))
         replaced = [stored[doc.source].id for doc, _ in todo if doc.source in stored]
         chunked = self._chunk(todo, outcome)
         reusable = writer.reusable_embeddings(conn, replaced) if chunked else {}
-        prepared, outcome.chunks_embedded = self._embed(chunked, reusable)
-        return PreparedBatch(prepared, {d.source for d, _ in todo if d.source in stored}, outcome)
+        prepared, outcome.chunks_embedded = self._embed(chunked, reusable, versions)
+        return PreparedBatch(prepared + unchanged, outcome)
 
     def write(
         self, conn: Conn, batch: PreparedBatch, ts_oid: int, also: Callable[[Outcome], None]
     ) -> Outcome:
         """Write the batch and run `also` (e.g. finish the job) in the same transaction."""
-        outcome = batch.outcome
-        for item in batch.documents:
-            if item.document.source in batch.replaced:
-                outcome.updated += 1
-            else:
-                outcome.added += 1
-            outcome.chunks_written += len(item.chunks)
+        outcome = replace(batch.outcome, problems=list(batch.outcome.problems))
         with conn.transaction():
-            writer.write_batch(conn, self.collection, batch.documents, ts_oid)
+            written = writer.write_batch(conn, self.collection, batch.documents, ts_oid)
+            for item in batch.documents:
+                result = written[item.document.source]
+                outcome.count(result)
+                if result in ("added", "updated") and item.chunks is not None:
+                    outcome.chunks_written += len(item.chunks)
             also(outcome)
         return outcome
 
@@ -200,6 +223,7 @@ class BatchProcessor:
         self,
         chunked: list[tuple[SourceDocument, str, list[Chunk]]],
         reusable: dict[str, Any],
+        versions: Mapping[str, int],
     ) -> tuple[list[writer.PreparedDocument], int]:
         """Vectors for every chunk; only texts without a stored vector meet the model.
 
@@ -220,6 +244,7 @@ class BatchProcessor:
                 digest,
                 chunks,
                 np.stack([np.asarray(reusable[h], np.float32) for h in digests]),
+                versions.get(doc.source, 0),
             )
             for (doc, digest, chunks), digests in zip(chunked, hashes, strict=True)
         ]

@@ -15,6 +15,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from pgcontext.ingest import writer
 from pgcontext.ingest.sources import SourceDocument
 
 Conn = psycopg.Connection[Any]
@@ -31,17 +32,63 @@ class Job:
     attempts: int
     max_attempts: int
     documents: list[SourceDocument]
+    versions: dict[str, int]
+    """Each document's version, taken when it was queued (absent: queued before versions)."""
+
+
+@dataclass(frozen=True)
+class QueuedVersion:
+    """The newest unfinished (queued or running) job that carries a source."""
+
+    job_id: int
+    run_id: str | None
+    content_hash: str
+    version: int
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the database holds for one source, seen in one snapshot at enqueue."""
+
+    stored: writer.StoredDocument | None
+    pending: QueuedVersion | None
+    """The newest queued or running job for the source, if newer than what is stored
+    (or deleted): the job that will decide the source's content unless newer work comes."""
+    newest_unfinished: int | None
+    """The newest version in any job not done (failed ones may be retried)."""
+
+    def unchanged(self, content_hash: str) -> bool:
+        """Stored with this content, and no unfinished job carries a newer version (which
+        a write of this content must supersede, as this is the latest word)."""
+        stored = self.stored
+        return (
+            stored is not None
+            and stored.content_hash == content_hash
+            and (self.newest_unfinished is None or self.newest_unfinished <= stored.version)
+        )
+
+
+# Enqueues of one collection take turns (see `lock_collection`).
+_ENQUEUE_LOCK_CLASS = "pgcontext.enqueue"
 
 
 def new_run_id() -> str:
     return uuid.uuid4().hex
 
 
-def encode_documents(documents: Sequence[SourceDocument]) -> dict[str, Any]:
+def encode_documents(
+    documents: Sequence[SourceDocument], versions: Sequence[int]
+) -> dict[str, Any]:
     return {
         "documents": [
-            {"source": d.source, "title": d.title, "text": d.text, "metadata": d.metadata}
-            for d in documents
+            {
+                "source": d.source,
+                "title": d.title,
+                "text": d.text,
+                "metadata": d.metadata,
+                "version": version,
+            }
+            for d, version in zip(documents, versions, strict=True)
         ]
     }
 
@@ -53,6 +100,52 @@ def decode_documents(payload: dict[str, Any]) -> list[SourceDocument]:
     ]
 
 
+def decode_versions(payload: dict[str, Any]) -> dict[str, int]:
+    """Version by source; a job queued before versions existed counts as the oldest (0)."""
+    return {d["source"]: int(d.get("version") or 0) for d in payload.get("documents", [])}
+
+
+def lock_collection(conn: Conn, collection_id: int) -> None:
+    """Until the transaction ends, no other enqueue of this collection looks or queues:
+    two identical runs at once cannot both miss each other's jobs."""
+    conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtext(%s), %s)", (_ENQUEUE_LOCK_CLASS, collection_id)
+    )
+
+
+def source_states(conn: Conn, collection_id: int, sources: Sequence[str]) -> dict[str, SourceState]:
+    """Stored documents and unfinished jobs of `sources`, in one statement (one snapshot:
+    a job that finishes meanwhile is seen either queued or stored, never neither)."""
+    rows = conn.execute(
+        """
+        SELECT s.source, d.id, d.content_hash, d.version,
+               p.job_id, p.run_id, p.content_hash, p.version,
+               (SELECT max(qd.version) FROM pgcontext.queued_document qd
+                JOIN pgcontext.ingest_queue q ON q.id = qd.job_id
+                WHERE qd.collection_id = %(c)s AND qd.source = s.source
+                  AND q.status <> 'done')
+        FROM unnest(%(sources)s::text[]) AS s(source)
+        LEFT JOIN pgcontext.document d ON d.collection_id = %(c)s AND d.source = s.source
+        LEFT JOIN pgcontext.document_tombstone t
+            ON t.collection_id = %(c)s AND t.source = s.source
+        LEFT JOIN LATERAL (
+            SELECT qd.job_id, q.run_id, qd.content_hash, qd.version
+            FROM pgcontext.queued_document qd JOIN pgcontext.ingest_queue q ON q.id = qd.job_id
+            WHERE qd.collection_id = %(c)s AND qd.source = s.source
+              AND q.status IN ('queued', 'running')
+            ORDER BY qd.version DESC LIMIT 1
+        ) p ON p.version > greatest(d.version, t.version, -1)
+        """,
+        {"c": collection_id, "sources": list(dict.fromkeys(sources))},
+    ).fetchall()
+    states = {}
+    for source, doc_id, digest, version, job_id, run_id, queued_digest, queued, newest in rows:
+        stored = None if doc_id is None else writer.StoredDocument(doc_id, digest, version)
+        pending = None if job_id is None else QueuedVersion(job_id, run_id, queued_digest, queued)
+        states[source] = SourceState(stored, pending, newest)
+    return states
+
+
 def enqueue(
     conn: Conn,
     collection_id: int,
@@ -61,21 +154,40 @@ def enqueue(
     run_id: str,
     max_attempts: int = 5,
 ) -> int:
-    """Insert one job per unit; returns how many. The caller owns the transaction."""
-    rows = [
-        (collection_id, unit[0].source, Jsonb(encode_documents(unit)), max_attempts, run_id)
-        for unit in units
-        if unit
-    ]
-    if rows:
+    """Insert one job per unit, each document with a new version; returns how many jobs.
+    The caller owns the transaction."""
+    count = 0
+    for unit in units:
+        if not unit:
+            continue
+        versions = writer.next_versions(conn, len(unit))
+        row = conn.execute(
+            "INSERT INTO pgcontext.ingest_queue"
+            " (collection_id, source, payload, max_attempts, run_id)"
+            " VALUES (%s, %s, %s, %s, %s) RETURNING id",
+            (
+                collection_id,
+                unit[0].source,
+                Jsonb(encode_documents(unit, versions)),
+                max_attempts,
+                run_id,
+            ),
+        ).fetchone()
+        assert row is not None
         with conn.cursor() as cur:
+            # A source twice in one unit: the later copy (the newer version) is the one listed.
             cur.executemany(
-                "INSERT INTO pgcontext.ingest_queue"
-                " (collection_id, source, payload, max_attempts, run_id)"
-                " VALUES (%s, %s, %s, %s, %s)",
-                rows,
+                "INSERT INTO pgcontext.queued_document"
+                " (job_id, collection_id, source, content_hash, version)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (job_id, source) DO UPDATE"
+                " SET content_hash = EXCLUDED.content_hash, version = EXCLUDED.version",
+                [
+                    (row[0], collection_id, doc.source, writer.content_hash(doc), version)
+                    for doc, version in zip(unit, versions, strict=True)
+                ],
             )
-    return len(rows)
+        count += 1
+    return count
 
 
 def claim(
@@ -99,6 +211,7 @@ def claim(
             attempts=row["attempts"],
             max_attempts=row["max_attempts"],
             documents=decode_documents(row["payload"]),
+            versions=decode_versions(row["payload"]),
         )
         for row in rows
     ]
@@ -170,3 +283,25 @@ def run_results(conn: Conn, run_id: str) -> list[dict[str, Any]]:
         {"status": status, "result": result, "error": error, "payload": payload}
         for status, result, error, payload in rows
     ]
+
+
+def job_outcomes(conn: Conn, job_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Status, result and last error of some jobs, by id."""
+    rows = conn.execute(
+        "SELECT id, status, result, last_error FROM pgcontext.ingest_queue WHERE id = ANY(%s)",
+        (list(job_ids),),
+    ).fetchall()
+    return {
+        job_id: {"status": status, "result": result, "error": error}
+        for job_id, status, result, error in rows
+    }
+
+
+def job_runs(conn: Conn, job_ids: Sequence[int]) -> list[str | None]:
+    """The runs of those jobs that are not finished yet."""
+    rows = conn.execute(
+        "SELECT DISTINCT run_id FROM pgcontext.ingest_queue"
+        " WHERE id = ANY(%s) AND status IN ('queued', 'running')",
+        (list(job_ids),),
+    ).fetchall()
+    return [row[0] for row in rows]

@@ -152,7 +152,7 @@ class Worker:
         try:
             _, processor, _ = self._collection(job.collection_id)
             with self.pool.connection() as conn:
-                batch = processor.prepare(conn, job.documents)
+                batch = processor.prepare(conn, job.documents, job.versions)
             return _Prepared(job, processor, batch)
         except Exception as exc:  # any failure of this attempt: retry later, with backoff
             self._fail(job, exc)

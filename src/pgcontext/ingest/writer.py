@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 
 from pgcontext.catalog import CollectionInfo
 from pgcontext.embed.base import Vectors
+from pgcontext.errors import ChangedWhilePreparedError
 from pgcontext.ingest.chunking import Chunk
 from pgcontext.ingest.sources import SourceDocument
 
@@ -46,16 +47,20 @@ COPY_TYPES = [
 class StoredDocument:
     id: int
     content_hash: str
+    version: int
 
 
 @dataclass(frozen=True)
 class PreparedDocument:
-    """A document chunked and embedded, ready to be written."""
+    """A document chunked and embedded, ready to be written as `version` (see
+    sql/035_document_versions.sql). Without chunks it was unchanged when prepared: writing
+    it only takes the newer version."""
 
     document: SourceDocument
     content_hash: str
-    chunks: list[Chunk]
-    embeddings: Vectors
+    chunks: list[Chunk] | None
+    embeddings: Vectors | None
+    version: int
 
 
 def content_hash(document: SourceDocument) -> str:
@@ -74,11 +79,30 @@ def stored_documents(
     conn: Conn, collection_id: int, sources: Sequence[str]
 ) -> dict[str, StoredDocument]:
     rows = conn.execute(
-        "SELECT source, id, content_hash FROM pgcontext.document"
+        "SELECT source, id, content_hash, version FROM pgcontext.document"
         " WHERE collection_id = %s AND source = ANY(%s)",
         (collection_id, list(sources)),
     ).fetchall()
-    return {source: StoredDocument(doc_id, digest) for source, doc_id, digest in rows}
+    return {source: StoredDocument(doc_id, digest, v) for source, doc_id, digest, v in rows}
+
+
+def deleted_versions(conn: Conn, collection_id: int, sources: Sequence[str]) -> dict[str, int]:
+    """The version of each source's deletion, for sources deleted and not written since."""
+    rows = conn.execute(
+        "SELECT source, version FROM pgcontext.document_tombstone"
+        " WHERE collection_id = %s AND source = ANY(%s)",
+        (collection_id, list(sources)),
+    ).fetchall()
+    return {source: int(version) for source, version in rows}
+
+
+def next_versions(conn: Conn, count: int) -> list[int]:
+    """`count` new versions from the one sequence, in increasing order."""
+    rows = conn.execute(
+        "SELECT nextval('pgcontext.document_version_seq') FROM generate_series(1, %s) ORDER BY 1",
+        (count,),
+    ).fetchall()
+    return [int(row[0]) for row in rows]
 
 
 def reusable_embeddings(conn: Conn, document_ids: Sequence[int]) -> dict[str, Any]:
@@ -109,25 +133,46 @@ def ts_config_oid(conn: Conn, collection: CollectionInfo) -> int:
 
 def write_batch(
     conn: Conn, collection: CollectionInfo, batch: Sequence[PreparedDocument], ts_oid: int
-) -> None:
-    """Upsert the documents and replace their chunks, all or nothing."""
+) -> dict[str, str]:
+    """Write each document unless a newer version is stored (or deleted), and replace the
+    chunks of those added or updated, all or nothing.
+
+    Returns each source's outcome: added, updated, unchanged or superseded.
+    """
+    outcomes: dict[str, str] = {}
     if not batch:
-        return
+        return outcomes
+    # Source order: every writer locks document keys in this order (no deadlocks).
+    ordered = sorted(batch, key=lambda p: p.document.source)
     with conn.transaction():
-        doc_ids = _upsert_documents(conn, collection.id, batch)
-        conn.execute("DELETE FROM pgcontext.chunk WHERE document_id = ANY(%s)", (doc_ids,))
+        rewrite: list[tuple[int, PreparedDocument]] = []
+        for prepared, (doc_id, outcome) in zip(
+            ordered, write_documents(conn, collection.id, ordered), strict=True
+        ):
+            outcomes[prepared.document.source] = outcome
+            if outcome in ("added", "updated"):
+                rewrite.append((doc_id, prepared))
+        if not rewrite:
+            return outcomes
+        conn.execute(
+            "DELETE FROM pgcontext.chunk WHERE document_id = ANY(%s)",
+            ([doc_id for doc_id, _ in rewrite],),
+        )
         with conn.cursor() as cur, cur.copy(COPY_CHUNKS) as copy:
             copy.set_types(COPY_TYPES)
-            for doc_id, prepared in zip(doc_ids, batch, strict=True):
+            for doc_id, prepared in rewrite:
+                assert prepared.chunks is not None and prepared.embeddings is not None
                 for chunk, vector in zip(prepared.chunks, prepared.embeddings, strict=True):
                     copy.write_row(
                         _chunk_row(collection.id, doc_id, prepared, chunk, vector, ts_oid)
                     )
+    return outcomes
 
 
-def _upsert_documents(
+def write_documents(
     conn: Conn, collection_id: int, batch: Sequence[PreparedDocument]
-) -> list[int]:
+) -> list[tuple[int, str]]:
+    """The document rows, each compared and set in SQL: (id, outcome) per document."""
     params = [
         (
             collection_id,
@@ -136,32 +181,29 @@ def _upsert_documents(
             Jsonb(p.document.metadata),
             p.content_hash,
             len(p.document.text),
+            p.version,
         )
         for p in batch
     ]
-    ids: list[int] = []
+    results: list[tuple[int, str]] = []
     with conn.cursor() as cur:
         cur.executemany(
-            """
-            INSERT INTO pgcontext.document
-                (collection_id, source, title, metadata, content_hash, char_count)
-            VALUES (%s, %s, %s, %s, %s, %s)
-            ON CONFLICT (collection_id, source) DO UPDATE SET
-                title = EXCLUDED.title, metadata = EXCLUDED.metadata,
-                content_hash = EXCLUDED.content_hash, char_count = EXCLUDED.char_count,
-                updated_at = now()
-            RETURNING id
-            """,
+            "SELECT document_id, outcome FROM pgcontext.write_document(%s, %s, %s, %s, %s, %s, %s)",
             params,
             returning=True,
         )
-        while True:
+        for prepared in batch:
             row = cur.fetchone()
             assert row is not None
-            ids.append(int(row[0]))
-            if not cur.nextset():
-                break
-    return ids
+            doc_id, outcome = row
+            if outcome in ("added", "updated") and prepared.chunks is None:
+                raise ChangedWhilePreparedError(
+                    f"{prepared.document.source} changed while this job was being prepared;"
+                    " it will be retried"
+                )
+            results.append((-1 if doc_id is None else int(doc_id), str(outcome)))
+            cur.nextset()
+    return results
 
 
 def _chunk_row(
@@ -194,10 +236,14 @@ def chunk_attributes(chunk: Chunk) -> dict[str, Any]:
 
 
 def delete_missing(conn: Conn, collection_id: int, seen_sources: set[str]) -> list[str]:
-    """--prune: remove documents whose source was not seen in this run; returns their sources."""
-    rows = conn.execute(
-        "DELETE FROM pgcontext.document WHERE collection_id = %s AND NOT (source = ANY(%s))"
-        " RETURNING source",
-        (collection_id, sorted(seen_sources)),
-    ).fetchall()
+    """--prune: remove documents whose source was not seen in this run; returns their sources.
+
+    Each leaves a tombstone, so work queued before the prune cannot bring it back.
+    """
+    with conn.transaction():
+        rows = conn.execute(
+            "SELECT pgcontext.delete_documents(%s, ARRAY(SELECT source FROM pgcontext.document"
+            " WHERE collection_id = %s AND NOT (source = ANY(%s))))",
+            (collection_id, collection_id, sorted(seen_sources)),
+        ).fetchall()
     return sorted(row[0] for row in rows)

@@ -1,0 +1,103 @@
+-- Document versions: the one rule that keeps queued work from replacing newer state.
+--
+-- Whoever queues work for a document (an `ingest` run; later, table-sync triggers that
+-- queue a row id and an operation) takes a version for it from
+-- pgcontext.document_version_seq at the moment it queues, never from a clock. Deleting a
+-- document takes a version too, kept in pgcontext.document_tombstone. Every write of a
+-- document goes through write_document and every delete through delete_documents, which
+-- lock the document's key (collection, source) until the transaction ends (the key's row in
+-- document_tombstone: a real tombstone, or a placeholder with version -1 that the writer
+-- removes; row locks, so a batch of any size needs no room in the lock table) and then:
+--   * refuse a version not newer than the stored document's or its tombstone's
+--     ('superseded': the caller leaves the document and its chunks alone);
+--   * with the same content hash, only take the newer version ('unchanged');
+--   * otherwise insert or replace the document ('added', 'updated'; the caller then
+--     replaces its chunks in the same transaction).
+-- So a stale job, whether still queued or claimed by a slow worker, cannot win against a
+-- newer one in either commit order, and a job queued before a delete cannot resurrect
+-- the document; work queued after the delete may bring it back.
+
+-- Writers and deleters take their keys in source order (bytewise, as Python sorts), so
+-- they do not deadlock.
+
+CREATE OR REPLACE FUNCTION pgcontext.write_document(
+    collection_id integer,
+    source text,
+    title text,
+    metadata jsonb,
+    content_hash text,
+    char_count integer,
+    version bigint,
+    OUT document_id bigint,
+    OUT outcome text
+)
+LANGUAGE plpgsql
+AS $fn$
+DECLARE
+    deleted bigint;
+    stored record;
+BEGIN
+    -- The key's lock. A concurrent writer or deleter of this key waits here until this
+    -- transaction ends; the statements below then see what it committed.
+    INSERT INTO pgcontext.document_tombstone AS t (collection_id, source, version)
+    VALUES (write_document.collection_id, write_document.source, -1)
+    ON CONFLICT ON CONSTRAINT document_tombstone_pkey DO UPDATE SET version = t.version
+    RETURNING t.version INTO deleted;
+    IF deleted >= write_document.version THEN
+        outcome := 'superseded';  -- deleted after this work was queued
+        RETURN;
+    END IF;
+    SELECT d.id, d.version, d.content_hash INTO stored
+    FROM pgcontext.document d
+    WHERE d.collection_id = write_document.collection_id AND d.source = write_document.source
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO pgcontext.document
+            (collection_id, source, title, metadata, content_hash, char_count, version)
+        VALUES (write_document.collection_id, write_document.source, write_document.title,
+                write_document.metadata, write_document.content_hash,
+                write_document.char_count, write_document.version)
+        RETURNING id INTO document_id;
+        outcome := 'added';
+    ELSIF stored.version >= write_document.version THEN
+        document_id := stored.id;
+        outcome := 'superseded';
+    ELSIF stored.content_hash = write_document.content_hash THEN
+        UPDATE pgcontext.document d SET version = write_document.version WHERE d.id = stored.id;
+        document_id := stored.id;
+        outcome := 'unchanged';
+    ELSE
+        UPDATE pgcontext.document d
+        SET title = write_document.title, metadata = write_document.metadata,
+            content_hash = write_document.content_hash, char_count = write_document.char_count,
+            version = write_document.version, updated_at = now()
+        WHERE d.id = stored.id;
+        document_id := stored.id;
+        outcome := 'updated';
+    END IF;
+    -- The placeholder, or a tombstone older than this write: served.
+    DELETE FROM pgcontext.document_tombstone t
+    WHERE t.collection_id = write_document.collection_id AND t.source = write_document.source;
+END
+$fn$;
+
+-- Delete documents (with their chunks) and leave a tombstone for each source named, stored
+-- or not, so that work queued before now cannot bring them back. Returns the sources that
+-- had a stored document.
+CREATE OR REPLACE FUNCTION pgcontext.delete_documents(collection_id integer, sources text[])
+RETURNS SETOF text
+LANGUAGE plpgsql
+AS $fn$
+BEGIN
+    -- The keys' locks first (waiting for their writers), in source order; then the rows.
+    INSERT INTO pgcontext.document_tombstone AS t (collection_id, source, version)
+    SELECT delete_documents.collection_id, s.source, nextval('pgcontext.document_version_seq')
+    FROM (SELECT DISTINCT u COLLATE "C" AS source FROM unnest(sources) u ORDER BY 1) s
+    ON CONFLICT ON CONSTRAINT document_tombstone_pkey
+    DO UPDATE SET version = EXCLUDED.version, deleted_at = now();
+    RETURN QUERY
+    DELETE FROM pgcontext.document d
+    WHERE d.collection_id = delete_documents.collection_id AND d.source = ANY(sources)
+    RETURNING d.source;
+END
+$fn$;

@@ -1,0 +1,324 @@
+"""Queued work carries a version from one sequence, and no write replaces newer state with
+older: a stale job (still queued, or claimed by a slow worker) and a job queued before a
+prune lose; two identical ingests at once embed each text once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.types.json import Jsonb
+
+from pgcontext import SourceDocument, Store
+from pgcontext.db.connection import connect
+from pgcontext.errors import ChangedWhilePreparedError
+from pgcontext.ingest import queue, writer
+from pgcontext.ingest.pipeline import BatchProcessor, IngestReport, Outcome
+from pgcontext.ingest.worker import WorkerOptions
+from tests.support.fake_embedder import FakeEmbedder
+
+FAST = WorkerOptions(backoff_seconds=0.01, poll_seconds=0.02, lease_seconds=5)
+
+
+def write_folder(folder: Path, n: int, version: int) -> None:
+    folder.mkdir(exist_ok=True)
+    for i in range(n):
+        (folder / f"note-{i:02d}.txt").write_text(
+            f"Note {i} is at version {version}. It says v{version} in every chunk.\n"
+        )
+
+
+def stored_texts(db_url: str) -> dict[str, str]:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT d.source, string_agg(c.text, ' ' ORDER BY c.position)"
+            " FROM pgcontext.document d JOIN pgcontext.chunk c ON c.document_id = d.id"
+            " GROUP BY d.source"
+        ).fetchall()
+    return {source: text for source, text in rows}
+
+
+def docs(n: int, word: str) -> list[SourceDocument]:
+    return [SourceDocument(f"d{i}", None, f"document {i} says {word}", {}) for i in range(n)]
+
+
+def test_a_stale_queued_job_never_overwrites_a_newer_ingest(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    write_folder(folder, 20, version=2)
+    stopped = store.ingest("c", [folder], enqueue_only=True)  # as if stopped midway
+    assert stopped.queued_jobs >= 1
+    write_folder(folder, 20, version=3)
+    newer = store.ingest("c", [folder])
+    assert (newer.added, newer.problems) == (20, [])
+
+    worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    assert (worked.added, worked.updated, worked.superseded) == (0, 0, 20)
+    texts = stored_texts(store.url)
+    assert len(texts) == 20
+    assert all("version 3" in text and "version 2" not in text for text in texts.values())
+    again = store.ingest("c", [folder])
+    assert (again.unchanged, again.updated, again.added, again.queued_jobs) == (20, 0, 0, 0)
+
+
+def test_reingesting_the_stored_content_supersedes_a_queued_change(
+    store: Store, db_url: str
+) -> None:
+    store.ingest("c", docs(3, "one"))
+    store.ingest("c", docs(3, "two"), enqueue_only=True)
+    back = store.ingest("c", docs(3, "one"))  # the latest word is "one" again
+    assert (back.unchanged, back.updated) == (3, 0)
+    store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    assert all(text.endswith("says one") for text in stored_texts(db_url).values())
+
+
+def test_importing_vectors_supersedes_a_queued_change_too(
+    store: Store, db_url: str, tmp_path: Path
+) -> None:
+    store.ingest("c", docs(2, "one"))
+    dump = tmp_path / "dump.jsonl"
+    with dump.open("wb") as out:
+        store.export("c", out)
+    store.drop_collection("c")
+    assert store.ingest("c", [dump]).added == 2
+    store.ingest("c", docs(2, "two"), enqueue_only=True)
+    imported = store.ingest("c", [dump])  # what is stored, again: the latest word
+    assert (imported.unchanged, imported.updated, imported.problems) == (2, 0, [])
+    worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    assert worked.superseded == 2
+    assert all(text.endswith("says one") for text in stored_texts(db_url).values())
+
+
+def test_a_slow_worker_that_claimed_a_stale_job_loses_to_a_newer_write(
+    store: Store, db_url: str, fake_embedder: FakeEmbedder
+) -> None:
+    store.ingest("c", docs(4, "old"), enqueue_only=True)
+    info = store.collection("c")
+    processor = BatchProcessor(info, fake_embedder)
+    with connect(db_url) as slow:
+        (job,) = queue.claim(slow, "slow")
+        prepared = processor.prepare(slow, job.documents, job.versions)  # embedded, not yet written
+        assert len(prepared.documents) == 4
+
+        newer = store.ingest("c", docs(4, "new"))  # its own run, written and committed
+        assert newer.added == 4
+
+        def finish(outcome: Outcome) -> None:
+            assert queue.finish(slow, job.id, "slow", outcome.as_result())
+
+        ts_oid = writer.ts_config_oid(slow, info)
+        outcome = processor.write(slow, prepared, ts_oid, finish)
+    assert (outcome.added, outcome.updated, outcome.superseded) == (0, 0, 4)
+    assert all(text.endswith("says new") for text in stored_texts(db_url).values())
+
+
+def test_a_slow_worker_blocks_the_newer_write_and_the_newer_one_still_wins(
+    store: Store, db_url: str, fake_embedder: FakeEmbedder
+) -> None:
+    store.ingest("c", docs(2, "old"), enqueue_only=True)
+    info = store.collection("c")
+    processor = BatchProcessor(info, fake_embedder)
+    newer: list[IngestReport] = []
+    with connect(db_url, autocommit=False) as slow:
+        (job,) = queue.claim(slow, "slow")
+        prepared = processor.prepare(slow, job.documents, job.versions)
+        slow.commit()
+        ts_oid = writer.ts_config_oid(slow, info)
+        thread: threading.Thread | None = None
+
+        def finish(_: Outcome) -> None:
+            # The stale write is in, uncommitted: a newer run starts and must wait for it.
+            nonlocal thread
+            thread = threading.Thread(
+                target=lambda: newer.append(store.ingest("c", docs(2, "new")))
+            )
+            thread.start()
+            time.sleep(0.5)
+            assert queue.finish(slow, job.id, "slow", {})
+
+        outcome = processor.write(slow, prepared, ts_oid, finish)
+        slow.commit()
+    assert thread is not None
+    thread.join(30)
+    assert outcome.added == 2
+    assert newer and newer[0].updated == 2
+    assert all(text.endswith("says new") for text in stored_texts(db_url).values())
+
+
+def test_a_document_changed_between_prepare_and_write_is_prepared_again(
+    store: Store, db_url: str, fake_embedder: FakeEmbedder
+) -> None:
+    store.ingest("c", docs(2, "x"))
+    store.ingest("c", docs(2, "y"), enqueue_only=True)
+    # "x" is stored, but an older job carries "y": this run queues "x" anew, to win.
+    assert store.ingest("c", docs(2, "x"), enqueue_only=True).queued_jobs == 1
+    info = store.collection("c")
+    processor = BatchProcessor(info, fake_embedder)
+    with connect(db_url) as conn:
+        older, newer = queue.claim(conn, "w", max_jobs=2)
+        ts_oid = writer.ts_config_oid(conn, info)
+        prepared_newer = processor.prepare(conn, newer.documents, newer.versions)
+        assert all(p.chunks is None for p in prepared_newer.documents)  # "x" is stored
+        prepared_older = processor.prepare(conn, older.documents, older.versions)
+        outcome = processor.write(conn, prepared_older, ts_oid, lambda _: None)
+        assert outcome.updated == 2  # "y" is newer than the stored "x"
+        with pytest.raises(ChangedWhilePreparedError):
+            processor.write(conn, prepared_newer, ts_oid, lambda _: None)
+        assert queue.fail(conn, newer.id, "w", "changed", backoff_seconds=0) == "queued"
+        queue.release(conn, "w", [older.id])
+    store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    assert all(text.endswith("says x") for text in stored_texts(db_url).values())
+
+
+def test_a_job_queued_before_a_prune_does_not_resurrect_its_document(
+    store: Store, db_url: str
+) -> None:
+    store.ingest("c", docs(3, "one"))
+    store.ingest("c", docs(3, "two"), enqueue_only=True)
+    pruned = store.ingest("c", docs(1, "three"), prune=True)  # d1 and d2 are gone
+    assert pruned.removed == 2
+    worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    assert worked.added == 0
+    assert stored_texts(db_url) == {"d0": "document 0 says three"}
+    # A newer ingest of a pruned source brings it back.
+    back = store.ingest("c", docs(2, "four"))
+    assert (back.added, back.updated) == (1, 1)
+
+
+class GatedEmbedder(FakeEmbedder):
+    """Holds every embedding call until `gate` opens, so two runs surely overlap."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+        self.texts = 0
+        self._lock = threading.Lock()
+
+    def embed_documents(self, texts: list[str]) -> Any:
+        self.gate.wait(30)
+        with self._lock:
+            self.texts += len(texts)
+        return super().embed_documents(texts)
+
+
+@pytest.fixture
+def gated(store: Store) -> GatedEmbedder:
+    embedder = GatedEmbedder()
+    store.register_embedder(embedder)
+    store.create_collection("c")
+    return embedder
+
+
+def test_two_identical_ingests_at_once_embed_everything_once(
+    store: Store, db_url: str, gated: GatedEmbedder
+) -> None:
+    reports: list[IngestReport] = []
+    start = threading.Barrier(2)
+
+    def run() -> None:
+        start.wait()
+        reports.append(store.ingest("c", docs(30, "same"), worker_options=FAST))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 20
+    while store.status()["queue"]["queued"] + store.status()["queue"]["running"] < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    time.sleep(0.5)  # both runs have read their input and queued what they would
+    gated.gate.set()
+    for thread in threads:
+        thread.join(60)
+    assert gated.texts == 30
+    assert sorted(r.added for r in reports) == [0, 30]
+    assert sorted(r.unchanged for r in reports) == [0, 30]
+    assert all(r.ok for r in reports)
+    assert len(stored_texts(db_url)) == 30
+
+
+def test_a_run_waiting_on_a_crashed_runs_job_finishes_it(
+    store: Store, db_url: str, gated: GatedEmbedder
+) -> None:
+    gated.gate.set()
+    store.ingest("c", docs(5, "same"), enqueue_only=True)  # its process then died
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        (ghost,) = queue.claim(conn, "ghost", lease_seconds=0.3)
+    report = store.ingest("c", docs(5, "same"), worker_options=FAST)
+    assert (report.added, report.unchanged, report.queued_jobs, report.ok) == (0, 5, 0, True)
+    assert gated.texts == 5
+    assert len(stored_texts(db_url)) == 5
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT status, attempts FROM pgcontext.ingest_queue WHERE id = %s", (ghost.id,)
+        ).fetchone()
+    assert row == ("done", 2)  # the dead run's own job, claimed again after its lease
+
+
+def test_a_run_waiting_on_another_runs_failing_job_reports_the_failure(
+    store: Store, gated: GatedEmbedder
+) -> None:
+    gated.gate.set()
+    store.ingest("c", docs(2, "same"), enqueue_only=True)
+    gated.fail_next = 1000
+    report = store.ingest("c", docs(2, "same"), worker_options=FAST)
+    assert {p.source for p in report.problems} == {"d0", "d1"}
+    assert all("fake embedder failure" in p.reason for p in report.problems)
+
+
+@pytest.mark.parametrize("first", ["write", "delete"])
+def test_a_delete_and_an_older_write_racing_on_a_new_source_end_deleted(
+    store: Store, db_url: str, first: str
+) -> None:
+    """The rule in SQL alone (as trigger-fed workers will use it): work queued before a
+    delete loses to it, whichever transaction takes the key first."""
+    collection_id = store.create_collection("c").id
+    with psycopg.connect(db_url) as conn:
+        (queued,) = writer.next_versions(conn, 1)  # the write's work was queued first
+    write = (
+        "SELECT outcome FROM pgcontext.write_document(%s, 'z', NULL, '{}', 'h', 1, %s)",
+        (collection_id, queued),
+    )
+    delete = ("SELECT pgcontext.delete_documents(%s, ARRAY['z'])", (collection_id,))
+    one, other = (write, delete) if first == "write" else (delete, write)
+    outcomes: list[Any] = []
+    with psycopg.connect(db_url) as a, psycopg.connect(db_url) as b:
+        outcomes.append(a.execute(*one).fetchone())
+        second = threading.Thread(
+            target=lambda: (outcomes.append(b.execute(*other).fetchone()), b.commit())
+        )
+        second.start()
+        time.sleep(0.3)
+        assert second.is_alive()  # waiting for the key
+        a.commit()
+        second.join(10)
+    assert outcomes[0 if first == "write" else 1] == (
+        "added" if first == "write" else "superseded",
+    )
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pgcontext.document").fetchone() == (0,)
+
+
+def test_a_job_queued_before_versions_existed_counts_as_the_oldest(
+    store: Store, db_url: str
+) -> None:
+    store.ingest("c", docs(1, "stored"))
+    collection_id = store.collection("c").id
+    legacy = {
+        "documents": [
+            {"source": s, "title": None, "text": f"{s} legacy", "metadata": {}}
+            for s in ("d0", "new")
+        ]
+    }
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO pgcontext.ingest_queue (collection_id, source, payload)"
+            " VALUES (%s, 'd0', %s)",
+            (collection_id, Jsonb(legacy)),
+        )
+    worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    assert (worked.superseded, worked.added) == (1, 1)
+    assert stored_texts(db_url) == {"d0": "document 0 says stored", "new": "new legacy"}
