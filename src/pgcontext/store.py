@@ -24,7 +24,13 @@ from pgcontext.db.connection import open_pool
 from pgcontext.db.embedded import embedded_url
 from pgcontext.embed.base import Embedder
 from pgcontext.embed.registry import load_embedder, resolve
-from pgcontext.errors import ConfigError, LlmError, ModelLoadError, ModelMismatchError
+from pgcontext.errors import (
+    ConfigError,
+    DatabaseUnavailableError,
+    LlmError,
+    ModelLoadError,
+    ModelMismatchError,
+)
 from pgcontext.export import write_export
 from pgcontext.ingest import queue, writer
 from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS, enqueue_items
@@ -234,7 +240,18 @@ class Store:
             report.seconds = time.perf_counter() - started
             return report
         options = replace(worker_options or WorkerOptions(), once=True, run_id=run_id)
-        self.work(options, progress=_run_progress(report, progress))
+        if options.max_outage_seconds is None:
+            options.max_outage_seconds = self.settings.db_wait_seconds
+        runner = self.worker(options, progress=_run_progress(report, progress))
+        try:
+            runner.run()
+        except DatabaseUnavailableError as exc:
+            written = runner.report.added + runner.report.updated
+            raise DatabaseUnavailableError(
+                f"{exc}. The {written} documents written before the outage stay stored; "
+                "the rest of this run stays queued: `pgcontext worker --once` finishes it "
+                "once the database is back"
+            ) from exc
         with self._pool.connection() as conn:
             _collect_run(conn, run_id, report)
             if prune:
