@@ -22,7 +22,7 @@ DEFAULT_DB_WAIT_SECONDS = 60.0
 class Settings:
     """Everything pgcontext takes from the environment, resolved once."""
 
-    database_url: str | None
+    database_url: str | None = field(repr=False)  # may hold a password: never printed
     """PGCONTEXT_DATABASE_URL; None means the embedded server under `home`."""
     home: Path
     """PGCONTEXT_HOME: where the embedded server keeps its data."""

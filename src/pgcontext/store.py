@@ -201,7 +201,9 @@ class Store:
 
         The documents go through the ingest queue: with `enqueue_only` they stay there for
         `pgcontext worker` processes; otherwise this process works the run's jobs to the end
-        (other workers may help) and reports what the whole run did.
+        (other workers may help) and reports what the whole run did. A database that stays
+        unreachable for `settings.db_wait_seconds` ends the run (DatabaseUnavailableError);
+        what was written stays, the rest stays queued.
         """
         started = time.perf_counter()
         catalog.validate_name(collection)

@@ -44,7 +44,8 @@ def start_worker(db_url: str, *args: str, delay: float = 0.0) -> subprocess.Pope
         "PGCONTEXT_DATABASE_URL": db_url,
         "PGCONTEXT_MODEL": PLUGIN,
         "FAKE_EMBED_DELAY": str(delay),
-        "PYTHONPATH": str(ROOT),
+        # This checkout's pgcontext, not the one the environment has installed.
+        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
     }
     return subprocess.Popen(
         [sys.executable, "-m", "pgcontext.cli", "worker", "--backoff", "0", *args],

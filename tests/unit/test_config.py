@@ -13,3 +13,8 @@ def test_the_database_wait_is_a_positive_number_of_seconds() -> None:
     for bad in ("0", "-1", "soon", "inf", "nan"):
         with pytest.raises(ConfigError, match=f"PGCONTEXT_DB_WAIT_SECONDS='{bad}'"):
             Settings.from_env({"PGCONTEXT_DB_WAIT_SECONDS": bad})
+
+
+def test_the_settings_never_show_the_database_password() -> None:
+    settings = Settings.from_env({"PGCONTEXT_DATABASE_URL": "postgresql://u:Pa@ss:w0rdZ@h/db"})
+    assert "w0rdZ" not in repr(settings) and "Pa@ss" not in repr(settings)

@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,7 +86,7 @@ class Worker:
         self._started = time.perf_counter()
         self._outage = Outage(self.options.max_outage_seconds, self.options.poll_seconds)
 
-    def _connection(self) -> Any:
+    def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         """A pooled connection, waited for no longer than the outage limit allows."""
         return self.pool.connection(timeout=self._outage.connect_timeout(self.pool.timeout))
 
