@@ -112,3 +112,11 @@ def test_db_stop_leaves_an_external_database_alone(
     # Without it, `db stop` is for the embedded server, as before.
     result = invoke(tmp_path, "db", "stop")
     assert (result.exit_code, stopped) == (0, [tmp_path / "home"])
+
+
+@pytest.mark.parametrize("url", ["mysql://bob:Pa@ss:w0rdZ@h/db", "Pa@ss:w0rdZ"])
+def test_a_database_setting_that_is_no_postgresql_url_says_so(tmp_path: Path, url: str) -> None:
+    result = invoke(tmp_path, "status", PGCONTEXT_DATABASE_URL=url)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: not a PostgreSQL URL: ")
+    assert "Pa@ss" not in result.output and "w0rdZ" not in result.output

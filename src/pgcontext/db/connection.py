@@ -60,9 +60,20 @@ def sqlalchemy_engine(url: str) -> Engine:
 
     SQLAlchemy's own URL parser reads an unencoded '@' or ':' in a password otherwise than
     libpq (and quotes the pieces in its errors); libpq also takes key=value strings."""
+    check_url(url)
     return create_engine(
         "postgresql+psycopg://", creator=lambda: psycopg.connect(url), poolclass=NullPool
     )
+
+
+def check_url(url: str) -> None:
+    """A postgresql:// URL or libpq's key=value string, else a clear error before libpq's."""
+    scheme, sep, _ = url.partition("://")
+    if (sep and scheme not in {"postgresql", "postgres"}) or (not sep and "=" not in url):
+        raise DatabaseError(
+            f"not a PostgreSQL URL: {redact_url(url)} (use postgresql://user:password@host"
+            ":port/dbname, or libpq's key=value form: host=... dbname=...)"
+        )
 
 
 def sqlalchemy_url(url: str) -> str:
