@@ -17,11 +17,12 @@ import click
 import psycopg
 
 from pgcontext.catalog import CollectionSettings
-from pgcontext.config import Settings, redact_url
+from pgcontext.config import Settings, known_secrets
 from pgcontext.errors import ModelLoadError, PgContextError
 from pgcontext.ingest.pipeline import IngestReport
 from pgcontext.ingest.sources import JsonlFields
 from pgcontext.progress import IngestProgress
+from pgcontext.redact import RedactingFilter, redact_secrets, redact_url
 from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH
 from pgcontext.retrieve.filters import compile_filter, parse_filter_json
 from pgcontext.retrieve.limits import check_query
@@ -38,19 +39,31 @@ def _json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+def _error(message: str) -> click.ClickException:
+    """The one way out with an error: one line, exit code 1, no secret in it."""
+    return click.ClickException(redact_secrets(message, known_secrets()))
+
+
 @contextmanager
-def _store(upgrade: bool | None = None, *, batch_size: int | None = None) -> Iterator[Store]:
+def _store(
+    upgrade: bool | None = None,
+    *,
+    batch_size: int | None = None,
+    db_wait_seconds: float | None = None,
+) -> Iterator[Store]:
     """Open the store; every pgcontext error becomes a one-line message and exit code 1."""
     try:
         settings = Settings.from_env()
         if batch_size is not None:
             settings = replace(settings, batch_size=batch_size)
+        if db_wait_seconds is not None:
+            settings = replace(settings, db_wait_seconds=db_wait_seconds)
         with Store.open(upgrade=upgrade, settings=settings) as store:
             yield store
     except PgContextError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _error(str(exc)) from exc
     except psycopg.Error as exc:
-        raise click.ClickException(f"database error: {str(exc).strip()}") from exc
+        raise _error(f"database error: {str(exc).strip()}") from exc
 
 
 def _json_option(func: F) -> F:
@@ -146,9 +159,27 @@ def main(verbose: int) -> None:
     """
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    secrets = known_secrets()
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter(secrets))
+    sys.excepthook = _redacting_excepthook(secrets)
     if verbose == 0:
         # Progress lines on non-terminals are INFO of our own progress module.
         logging.getLogger("pgcontext.progress").setLevel(logging.INFO)
+        # The worker logs a database outage once; the pool would log every reconnection.
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
+
+
+def _redacting_excepthook(secrets: list[str]) -> Callable[..., None]:
+    """A traceback (a bug of ours) is still printed, but never with a secret in it."""
+    import traceback
+
+    def hook(kind: type[BaseException], value: BaseException, tb: Any) -> None:
+        text = "".join(traceback.format_exception(kind, value, tb))
+        sys.stderr.write(redact_secrets(text, secrets))
+
+    return hook
 
 
 # -- set-up ------------------------------------------------------------------------------
@@ -190,11 +221,26 @@ def db_url() -> None:
 
 @db.command("stop")
 def db_stop() -> None:
-    """Stop the embedded server (it otherwise keeps running between commands)."""
+    """Stop the embedded server (it otherwise keeps running between commands).
+
+    With PGCONTEXT_DATABASE_URL set, pgcontext does not use the embedded server and stops
+    nothing: exit code 1.
+    """
     from pgcontext.db.embedded import stop_embedded
 
-    home = Settings.from_env().home
-    click.echo("stopped" if stop_embedded(home) else f"no embedded server running in {home}")
+    try:
+        settings = Settings.from_env()
+        if settings.database_url is not None:
+            raise _error(
+                f"PGCONTEXT_DATABASE_URL is set ({redact_url(settings.database_url)}): "
+                "pgcontext does not run that server, so nothing was stopped; unset it to "
+                "stop the embedded server"
+            )
+        home = settings.home
+        stopped = stop_embedded(home)
+    except PgContextError as exc:
+        raise _error(str(exc)) from exc
+    click.echo("stopped" if stopped else f"no embedded server running in {home}")
 
 
 # -- ingest ------------------------------------------------------------------------------
@@ -248,6 +294,13 @@ def db_stop() -> None:
     show_default=True,
     help="Most documents per queue job (one transaction each; jobs also end at ~256 chunks).",
 )
+@click.option(
+    "--db-wait",
+    type=click.FloatRange(0, min_open=True),
+    metavar="SECONDS",
+    help="Give up (exit code 1) when the database stays unreachable this long; the work "
+    "written stays, the rest stays queued [default: PGCONTEXT_DB_WAIT_SECONDS or 60].",
+)
 @_json_option
 def ingest(
     paths: tuple[str, ...],
@@ -264,6 +317,7 @@ def ingest(
     max_bytes: int,
     enqueue: bool,
     job_size: int,
+    db_wait: float | None,
     as_json: bool,
 ) -> None:
     """Read, chunk, embed and store documents: files, folders, JSONL/JSON, or - for stdin.
@@ -283,7 +337,7 @@ def ingest(
     )
     fields = JsonlFields(id=id_field, title=title_field, text=text_field)
     progress = IngestProgress()
-    with _store() as store:
+    with _store(db_wait_seconds=db_wait) as store:
         try:
             report = store.ingest(
                 collection,
@@ -347,7 +401,9 @@ def worker(
     worker leaves nothing half-written; its jobs are claimed again when their lease
     expires. Failed attempts are retried with exponential backoff, then marked failed
     (see `pgcontext status`, `pgcontext retry`). SIGINT/SIGTERM finish the job in hand
-    and exit; a second signal aborts it (its transaction rolls back).
+    and exit; a second signal aborts it (its transaction rolls back). A database outage is
+    waited out (logged when it starts and when it ends); with --once only for
+    PGCONTEXT_DB_WAIT_SECONDS (default 60), then exit code 1.
     """
     from pgcontext.ingest.worker import WorkerOptions
 
@@ -356,6 +412,8 @@ def worker(
         _spawn_workers(concurrency - 1, once, lease, backoff, batch_size)
     progress = IngestProgress()
     with _store(batch_size=batch_size) as store:
+        if once:  # someone waits for this run: a database that stays away ends it
+            options.max_outage_seconds = store.settings.db_wait_seconds
         runner = store.worker(options, progress=progress)
         try:
             with _stop_on_signals(runner.stop):
@@ -865,7 +923,7 @@ def eval_answers(file: Path, model: str | None, as_json: bool) -> None:
         embedder = load_embedder(model or settings.model, settings.model, settings.batch_size)
         report = score_answers(records, embedder)
     except PgContextError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise _error(str(exc)) from exc
     data = report.as_json()
     if as_json:
         _json(data)

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import platformdirs
 
 from pgcontext.errors import ConfigError
+from pgcontext.redact import redact_url, url_secrets
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_DB_WAIT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
 class Settings:
     """Everything pgcontext takes from the environment, resolved once."""
 
-    database_url: str | None
+    database_url: str | None = field(repr=False)  # may hold a password: never printed
     """PGCONTEXT_DATABASE_URL; None means the embedded server under `home`."""
     home: Path
     """PGCONTEXT_HOME: where the embedded server keeps its data."""
@@ -34,6 +36,8 @@ class Settings:
     """The chat endpoint `ask` sends to, when PGCONTEXT_LLM_URL is set."""
     models_dir: Path = field(default_factory=lambda: default_models_dir())
     """PGCONTEXT_MODELS_DIR: models converted once for reuse (the local chat model)."""
+    db_wait_seconds: float = DEFAULT_DB_WAIT_SECONDS
+    """PGCONTEXT_DB_WAIT_SECONDS: how long `ingest` retries an unreachable database."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -47,6 +51,9 @@ class Settings:
             allow_hub=env.get("PGCONTEXT_ALLOW_HUB", "") in {"1", "true", "yes"},
             llm=LlmSettings.from_env(env),
             models_dir=Path(env.get("PGCONTEXT_MODELS_DIR") or default_models_dir()).expanduser(),
+            db_wait_seconds=_positive_float(
+                env, "PGCONTEXT_DB_WAIT_SECONDS", DEFAULT_DB_WAIT_SECONDS
+            ),
         )
 
 
@@ -62,15 +69,14 @@ class LlmSettings:
     model: str
     api_key: str | None = field(default=None, repr=False)  # never printed
 
+    def __post_init__(self) -> None:
+        _check_llm_url(self.url)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LlmSettings | None:
         url = env.get("PGCONTEXT_LLM_URL") or None
         if url is None:
             return None
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(
-                f"PGCONTEXT_LLM_URL={redact_url(url)!r} is not an http:// or https:// URL"
-            )
         key = env.get("PGCONTEXT_LLM_API_KEY") or None
         key_file = env.get("PGCONTEXT_LLM_API_KEY_FILE") or None
         if key is None and key_file is not None:
@@ -81,6 +87,59 @@ class LlmSettings:
                     f"PGCONTEXT_LLM_API_KEY_FILE={key_file!r} cannot be read: {exc.strerror}"
                 ) from None
         return cls(url=url, model=env.get("PGCONTEXT_LLM_MODEL") or "default", api_key=key)
+
+
+def _check_llm_url(url: str) -> None:
+    """An http(s) URL with a host, a valid port and no credentials (they would not be sent)."""
+    # Read as a URL even without its scheme (a libpq key=value string it is not).
+    schemed = url if "://" in url else f"x://{url}"
+    shown = redact_url(schemed, keep_user=False).removeprefix("x://")
+    shown = f"PGCONTEXT_LLM_URL={shown!r}"
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{shown} is not an http:// or https:// URL")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  # raises ValueError on a port that is not a number
+    except ValueError:
+        # The parser's own message may quote a piece of a password: not shown.
+        raise ConfigError(
+            f"{shown} is not a valid URL: check the host (an IPv6 address goes in [ ]) and port"
+        ) from None
+    if "@" in parts.netloc:
+        raise ConfigError(
+            f"{shown} has credentials in it, which are never sent: put the key in "
+            "PGCONTEXT_LLM_API_KEY or PGCONTEXT_LLM_API_KEY_FILE (sent as a Bearer token)"
+        )
+    if not parts.hostname:
+        raise ConfigError(f"{shown} has no host name")
+
+
+def known_secrets(env: Mapping[str, str] | None = None) -> list[str]:
+    """Every secret value the settings hold (database password, endpoint key), for redaction.
+
+    Never raises: it serves the error path, where the settings may be the error."""
+    env = os.environ if env is None else env
+    secrets = url_secrets(env.get("PGCONTEXT_DATABASE_URL"))
+    secrets += url_secrets(env.get("PGCONTEXT_LLM_URL"))
+    secrets.append(env.get("PGCONTEXT_LLM_API_KEY") or "")
+    key_file = env.get("PGCONTEXT_LLM_API_KEY_FILE")
+    if key_file:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            secrets.append(Path(key_file).expanduser().read_text(encoding="utf-8").strip())
+    return [s for s in secrets if s]
+
+
+def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name}={raw!r} must be a positive number of seconds")
+    return value
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -103,20 +162,3 @@ def apply_offline_mode(settings: Settings) -> None:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     # The tokenizers' thread pool is re-created after fork otherwise, with a warning per process.
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, for logs and error messages."""
-    if "://" not in url:  # a key=value DSN: hide every password=... value
-        return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", url, flags=re.I)
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if parts.password:
-        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-    query = re.sub(
-        r"(^|&)((?:password|api[_-]?key|key|token|access_token)=)[^&]*",
-        r"\1\2***",
-        parts.query,
-        flags=re.I,
-    )
-    return urlunsplit(parts._replace(netloc=netloc, query=query))

@@ -15,6 +15,10 @@ class DatabaseError(PgContextError):
     """The database could not be reached or refused an operation."""
 
 
+class DatabaseUnavailableError(DatabaseError):
+    """The database stayed unreachable longer than the run may wait (PGCONTEXT_DB_WAIT_SECONDS)."""
+
+
 class EmbeddedServerError(DatabaseError):
     """The embedded PostgreSQL server could not be started."""
 

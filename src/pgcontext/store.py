@@ -25,7 +25,13 @@ from pgcontext.db.connection import open_pool
 from pgcontext.db.embedded import embedded_url
 from pgcontext.embed.base import Embedder
 from pgcontext.embed.registry import load_embedder, resolve
-from pgcontext.errors import ConfigError, LlmError, ModelLoadError, ModelMismatchError
+from pgcontext.errors import (
+    ConfigError,
+    DatabaseUnavailableError,
+    LlmError,
+    ModelLoadError,
+    ModelMismatchError,
+)
 from pgcontext.export import export_to_file, write_export
 from pgcontext.ingest import queue, writer
 from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS, enqueue_items
@@ -197,7 +203,9 @@ class Store:
 
         The documents go through the ingest queue: with `enqueue_only` they stay there for
         `pgcontext worker` processes; otherwise this process works the run's jobs to the end
-        (other workers may help) and reports what the whole run did.
+        (other workers may help) and reports what the whole run did. A database that stays
+        unreachable for `settings.db_wait_seconds` ends the run (DatabaseUnavailableError);
+        what was written stays, the rest stays queued.
         """
         started = time.perf_counter()
         catalog.validate_name(collection)
@@ -236,8 +244,19 @@ class Store:
             report.seconds = time.perf_counter() - started
             return report
         options = replace(worker_options or WorkerOptions(), once=True, run_id=run_id)
-        self.work(options, progress=_run_progress(report, progress))
-        self._await_jobs(enqueued.waiting_on, options)
+        if options.max_outage_seconds is None:
+            options.max_outage_seconds = self.settings.db_wait_seconds
+        runner = self.worker(options, progress=_run_progress(report, progress))
+        try:
+            runner.run()
+            self._await_jobs(enqueued.waiting_on, options)
+        except DatabaseUnavailableError as exc:
+            written = runner.report.added + runner.report.updated
+            raise DatabaseUnavailableError(
+                f"{exc}. The {written} documents written before the outage stay stored; "
+                "the rest of this run stays queued: `pgcontext worker --once` finishes it "
+                "once the database is back"
+            ) from exc
         with self._pool.connection() as conn:
             _collect_run(conn, run_id, report)
             _collect_jobs(conn, enqueued.waiting_on, report)

@@ -13,7 +13,9 @@ from typing import Any
 
 @dataclass
 class Behaviour:
-    mode: str = "ok"  # ok | json_only | unauthorized | plain_500 | error_midstream | redirect
+    # ok | json_only | unauthorized | plain_500 | error_midstream | redirect
+    # | echo_auth (401 quoting the Authorization header) | echo_auth_midstream
+    mode: str = "ok"
     pieces: tuple[str, ...] = ("MVCC keeps ", "old row versions ", "[1].")
     requests: list[dict[str, Any]] = field(default_factory=list)
 
@@ -39,6 +41,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, "application/json", b'{"error": {"message": "no such route"}}')
         elif mode == "unauthorized":
             self._send(401, "application/json", b'{"error": {"message": "invalid api key"}}')
+        elif mode == "echo_auth":
+            echo = {"error": {"message": f"rejected {self.headers.get('Authorization')}"}}
+            self._send(401, "application/json", json.dumps(echo).encode())
         elif mode == "plain_500":
             self._send(500, "text/plain", b"upstream exploded")
         elif body.get("stream") and mode != "json_only":
@@ -60,6 +65,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         if self.behaviour.mode == "error_midstream":
             self.wfile.write(b'data: {"error": {"message": "model overloaded"}}\n\n')
+        if self.behaviour.mode == "echo_auth_midstream":
+            echo = {"error": {"message": f"quota of {self.headers.get('Authorization')}"}}
+            self.wfile.write(f"data: {json.dumps(echo)}\n\n".encode())
         self.wfile.write(b"data: [DONE]\n\n")
 
     def _send(self, status: int, content_type: str, data: bytes) -> None:

@@ -7,9 +7,11 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.pool import NullPool
 
-from pgcontext.config import redact_url
 from pgcontext.errors import DatabaseError
+from pgcontext.redact import redact_secrets, redact_url, url_secrets
 
 
 def configure(conn: psycopg.Connection) -> None:
@@ -21,8 +23,8 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
     """One configured connection, with a clear error when the server is unreachable."""
     try:
         conn = psycopg.connect(url, autocommit=autocommit)
-    except psycopg.OperationalError as exc:
-        raise DatabaseError(f"cannot connect to {redact_url(url)}: {exc}".strip()) from exc
+    except psycopg.Error as exc:  # unreachable, refused, or a malformed URL
+        raise DatabaseError(f"cannot connect to {redact_url(url)}: {error_text(exc, url)}") from exc
     configure(conn)
     return conn
 
@@ -43,8 +45,35 @@ def open_pool(url: str, *, max_size: int = 4) -> ConnectionPool:
         pool.open(wait=True, timeout=15)
     except Exception as exc:
         pool.close()
-        raise DatabaseError(f"cannot connect to {redact_url(url)}: {exc}") from exc
+        raise DatabaseError(f"cannot connect to {redact_url(url)}: {error_text(exc, url)}") from exc
     return pool
+
+
+def error_text(exc: BaseException, url: str) -> str:
+    """A driver's message about `url`, without any piece of its password (libpq may quote
+    one when it misreads a URL whose password has a raw '@' or '/')."""
+    return redact_secrets(str(exc).strip(), url_secrets(url))
+
+
+def sqlalchemy_engine(url: str) -> Engine:
+    """A SQLAlchemy engine whose connections libpq opens from `url` itself.
+
+    SQLAlchemy's own URL parser reads an unencoded '@' or ':' in a password otherwise than
+    libpq (and quotes the pieces in its errors); libpq also takes key=value strings."""
+    check_url(url)
+    return create_engine(
+        "postgresql+psycopg://", creator=lambda: psycopg.connect(url), poolclass=NullPool
+    )
+
+
+def check_url(url: str) -> None:
+    """A postgresql:// URL or libpq's key=value string, else a clear error before libpq's."""
+    scheme, sep, _ = url.partition("://")
+    if (sep and scheme not in {"postgresql", "postgres"}) or (not sep and "=" not in url):
+        raise DatabaseError(
+            f"not a PostgreSQL URL: {redact_url(url)} (use postgresql://user:password@host"
+            ":port/dbname, or libpq's key=value form: host=... dbname=...)"
+        )
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -10,14 +10,13 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, text
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.pool import NullPool
+from sqlalchemy import Connection, text
+from sqlalchemy.exc import DBAPIError, OperationalError
 
-from pgcontext.config import redact_url
-from pgcontext.db.connection import sqlalchemy_url
+from pgcontext.db.connection import error_text, sqlalchemy_engine
 from pgcontext.db.resources import resource_dir, sql_files
 from pgcontext.errors import DatabaseError, SchemaError
+from pgcontext.redact import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +92,21 @@ def check_schema(url: str) -> str | None:
 @contextmanager
 def _begin(url: str) -> Iterator[Connection]:
     """A SQLAlchemy connection in one transaction; connection failures made readable."""
-    engine = create_engine(sqlalchemy_url(url), poolclass=NullPool)
+    engine = sqlalchemy_engine(url)
     try:
-        with engine.begin() as conn:
-            yield conn
+        # A malformed URL is a ProgrammingError of the driver: an input error all the same.
+        connection = engine.connect()
+    except DBAPIError as exc:
+        engine.dispose()
+        raise DatabaseError(
+            f"cannot use {redact_url(url)}: {error_text(exc.orig or exc, url)}"
+        ) from exc
+    try:
+        with connection, connection.begin():
+            yield connection
     except OperationalError as exc:
-        raise DatabaseError(f"cannot use {redact_url(url)}: {exc.orig}") from exc
+        raise DatabaseError(
+            f"cannot use {redact_url(url)}: {error_text(exc.orig or exc, url)}"
+        ) from exc
     finally:
         engine.dispose()

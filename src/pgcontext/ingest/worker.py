@@ -18,15 +18,19 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from pgcontext import catalog
 from pgcontext.catalog import CollectionInfo
+from pgcontext.db.connection import error_text
 from pgcontext.embed.base import Embedder
 from pgcontext.ingest import queue, writer
+from pgcontext.ingest.outage import Outage
 from pgcontext.ingest.pipeline import BatchProcessor, IngestReport, Outcome, PreparedBatch
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,9 @@ class WorkerOptions:
     once: bool = False
     """Stop when no job is queued or running (for `run_id`, if set) instead of waiting."""
     run_id: str | None = None
+    max_outage_seconds: float | None = None
+    """Give up (DatabaseUnavailableError) when the database stays away this long; None
+    waits as long as it takes (a daemon)."""
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
 
 
@@ -77,6 +84,11 @@ class Worker:
         self._writes: thread_queue.Queue[_Prepared | None] = thread_queue.Queue(maxsize=1)
         self._collections: dict[int, tuple[CollectionInfo, BatchProcessor, int]] = {}
         self._started = time.perf_counter()
+        self._outage = Outage(self.options.max_outage_seconds, self.options.poll_seconds)
+
+    def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
+        """A pooled connection, waited for no longer than the outage limit allows."""
+        return self.pool.connection(timeout=self._outage.connect_timeout(self.pool.timeout))
 
     # -- control ------------------------------------------------------------------------
 
@@ -107,15 +119,18 @@ class Worker:
     def _claim_loop(self) -> None:
         opts = self.options
         while not self._stop.is_set():
+            attempt = time.monotonic()
             try:
                 jobs = self._claim()
-                if not jobs and opts.once and self._drained():
-                    return
+                drained = not jobs and opts.once and self._drained()
             except psycopg.OperationalError as exc:
                 # The server restarted or the network broke: the pool reconnects.
-                log.warning("database unavailable (%s); retrying", str(exc).strip())
-                self._stop.wait(opts.poll_seconds)
+                self._note_outage(exc, attempt)
+                self._stop.wait(self._outage.retry_wait())  # raises past the limit
                 continue
+            self._outage.end()
+            if drained:
+                return
             if not jobs:
                 self._stop.wait(opts.poll_seconds)
                 continue
@@ -125,7 +140,7 @@ class Worker:
                     self._writes.put(prepared)
 
     def _claim(self) -> list[queue.Job]:
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             jobs = queue.claim(
                 conn,
                 self.options.name,
@@ -140,7 +155,7 @@ class Worker:
         """No job left that this worker could ever claim (queued, backed off, or leased)."""
         # Jobs still being written by this worker count as running: wait for the writer.
         self._writes.join()
-        with self.pool.connection() as conn:
+        with self._connection() as conn:
             row = conn.execute(
                 "SELECT count(*) FROM pgcontext.ingest_queue"
                 " WHERE status IN ('queued', 'running') AND (%s::text IS NULL OR run_id = %s)",
@@ -151,16 +166,17 @@ class Worker:
     def _prepare(self, job: queue.Job) -> _Prepared | None:
         try:
             _, processor, _ = self._collection(job.collection_id)
-            with self.pool.connection() as conn:
+            with self._connection() as conn:
                 batch = processor.prepare(conn, job.documents, job.versions)
             return _Prepared(job, processor, batch)
         except Exception as exc:  # any failure of this attempt: retry later, with backoff
+            self._note_outage(exc)
             self._fail(job, exc)
             return None
 
     def _collection(self, collection_id: int) -> tuple[CollectionInfo, BatchProcessor, int]:
         if collection_id not in self._collections:
-            with self.pool.connection() as conn:
+            with self._connection() as conn:
                 row = conn.execute(
                     "SELECT name FROM pgcontext.collection WHERE id = %s", (collection_id,)
                 ).fetchone()
@@ -194,13 +210,14 @@ class Worker:
                 raise LeaseLostError(f"job {job.id} was taken over by another worker")
 
         try:
-            with self.pool.connection() as conn:
+            with self._connection() as conn:
                 outcome = item.processor.write(conn, item.batch, ts_oid, finish)
         except LeaseLostError as exc:
             log.warning("%s; its work was rolled back", exc)
             self._forget(job.id)
             return
         except Exception as exc:
+            self._note_outage(exc)
             self._fail(job, exc)
             return
         self._forget(job.id)
@@ -211,13 +228,29 @@ class Worker:
 
     # -- failures, leases -----------------------------------------------------------------
 
+    def _note_outage(self, exc: Exception, attempt_started: float | None = None) -> None:
+        if isinstance(exc, psycopg.OperationalError) and not self._outage.active:
+            self._outage.begin(self._why(exc), attempt_started)
+
+    def _why(self, exc: Exception) -> str:
+        """What is wrong with the database: a pool timeout does not say, a connection does."""
+        conninfo = self.pool.conninfo
+        conninfo = conninfo if isinstance(conninfo, str) else conninfo()
+        if isinstance(exc, PoolTimeout):
+            try:
+                psycopg.connect(conninfo, connect_timeout=2).close()
+            except psycopg.Error as direct:
+                exc = direct
+        # libpq's first line says it; the rest is a hint ("Is the server running ...?").
+        return (error_text(exc, conninfo).splitlines() or [type(exc).__name__])[0]
+
     def _fail(self, job: queue.Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
         log.warning(
             "job %d attempt %d/%d failed: %s", job.id, job.attempts, job.max_attempts, error
         )
         try:
-            with self.pool.connection() as conn:
+            with self._connection() as conn:
                 status = queue.fail(
                     conn,
                     job.id,
@@ -244,8 +277,10 @@ class Worker:
             if not held:
                 continue
             try:
-                with self.pool.connection() as conn:
+                with self._connection() as conn:
                     queue.heartbeat(conn, self.options.name, held, self.options.lease_seconds)
+            except psycopg.OperationalError as exc:
+                self._note_outage(exc)  # logged once, however many beats fail
             except psycopg.Error as exc:
                 log.warning("heartbeat failed: %s", exc)
 
@@ -256,7 +291,7 @@ class Worker:
         if not held:
             return
         try:
-            with self.pool.connection() as conn:
+            with self._connection() as conn:
                 queue.release(conn, self.options.name, held)
         except psycopg.Error as exc:
             log.warning("could not release jobs %s (their leases will expire): %s", held, exc)

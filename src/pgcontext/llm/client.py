@@ -10,8 +10,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pgcontext.config import LlmSettings, redact_url
+from pgcontext.config import LlmSettings
 from pgcontext.errors import LlmError
+from pgcontext.redact import redact_secrets, redact_url, url_secrets
 
 TIMEOUT_S = 120
 
@@ -52,9 +53,19 @@ class ChatClient:
         self.name = f"{settings.model} at {redact_url(self.url)}"
         self._key = settings.api_key
         self._timeout = timeout
+        # An endpoint may echo the Authorization header or the URL in its error body.
+        self._secrets = [settings.api_key, *url_secrets(settings.url)]
 
     def stream(
         self, messages: Sequence[dict[str, str]], max_tokens: int, *, temperature: float = 0.0
+    ) -> Iterator[str]:
+        try:
+            yield from self._stream(messages, max_tokens, temperature)
+        except LlmError as exc:
+            raise LlmError(redact_secrets(str(exc), self._secrets)) from None
+
+    def _stream(
+        self, messages: Sequence[dict[str, str]], max_tokens: int, temperature: float
     ) -> Iterator[str]:
         body = {
             "model": self.model,

@@ -1,0 +1,84 @@
+"""A database outage as a worker lives it: one log line when it starts, one when it ends.
+
+A daemon worker waits out any outage; a run that someone waits for (`ingest`,
+`worker --once`) gives up after `limit_seconds` with a DatabaseError, keeping what it wrote.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from pgcontext.errors import DatabaseUnavailableError
+
+log = logging.getLogger(__name__)
+
+MAX_RETRY_WAIT_SECONDS = 10.0
+_MIN_CONNECT_WAIT_SECONDS = 0.1
+
+
+class Outage:
+    """Shared by a worker's threads: any of them may notice the database is gone."""
+
+    def __init__(
+        self,
+        limit_seconds: float | None,
+        first_wait: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit_seconds = limit_seconds
+        self._first_wait = max(first_wait, 0.05)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._started: float | None = None
+        self._wait = self._first_wait
+        self.reason = ""
+
+    @property
+    def active(self) -> bool:
+        return self._started is not None
+
+    def begin(self, reason: str, attempt_started: float | None = None) -> None:
+        """Note that the database failed (the outage counts from `attempt_started`)."""
+        with self._lock:
+            if self._started is not None:
+                return
+            self.reason = reason
+            self._started = self._clock() if attempt_started is None else attempt_started
+            self._wait = self._first_wait
+        bound = f" for up to {self.limit_seconds:g} s" if self.limit_seconds else ""
+        log.warning("database unavailable (%s); retrying%s", self.reason, bound)
+
+    def end(self) -> None:
+        """The database answered again: log how long it was away."""
+        with self._lock:
+            started, self._started = self._started, None
+        if started is not None:
+            log.warning("database available again after %.1f s", self._clock() - started)
+
+    def retry_wait(self) -> float:
+        """Seconds to wait before the next attempt; raises once the limit has passed."""
+        with self._lock:
+            started = self._clock() if self._started is None else self._started
+            elapsed = self._clock() - started
+            if self.limit_seconds is not None and elapsed >= self.limit_seconds:
+                raise DatabaseUnavailableError(
+                    f"the database has been unreachable for {elapsed:.0f} s, the most this "
+                    f"run waits ({self.limit_seconds:g} s: ingest --db-wait, or "
+                    f"PGCONTEXT_DB_WAIT_SECONDS): {self.reason}"
+                )
+            wait = self._wait
+            self._wait = min(self._wait * 2, MAX_RETRY_WAIT_SECONDS)
+        if self.limit_seconds is not None:
+            wait = min(wait, self.limit_seconds - elapsed)
+        return max(wait, 0.0)
+
+    def connect_timeout(self, default: float) -> float:
+        """How long one attempt may wait for a connection, so the limit is kept."""
+        if self.limit_seconds is None:
+            return default
+        with self._lock:
+            spent = 0.0 if self._started is None else self._clock() - self._started
+        return max(min(default, self.limit_seconds - spent), _MIN_CONNECT_WAIT_SECONDS)

@@ -1,0 +1,122 @@
+"""No password or key ever reaches the terminal, whatever the URL looks like; settings that
+cannot work are one clear line; `db stop` leaves a server it does not run alone."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from pgcontext.cli import main
+
+NASTY = ["Pa/ssQ", "Pa@ss:w0rdZ", "Pa#ssQ", "Pa?ssQ", "Pa/ss@w0rd#Z?q"]
+
+
+def invoke(tmp_path: Path, *args: str, **env: str) -> Result:
+    env = {"PGCONTEXT_HOME": str(tmp_path / "home"), "PGCONTEXT_LLM_URL": "", **env}
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def secret_pieces(password: str) -> list[str]:
+    """The password and the pieces a parser that misreads the URL could quote."""
+    parts = password
+    for separator in "@:/?#":
+        parts = parts.replace(separator, " ")
+    return [password, *(p for p in parts.split() if len(p) >= 2)]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize("password", NASTY)
+def test_an_unreachable_database_is_named_without_its_password(
+    tmp_path: Path, password: str
+) -> None:
+    url = f"postgresql://alice:{password}@127.0.0.1:{closed_port()}/db"
+    result = invoke(tmp_path, "status", PGCONTEXT_DATABASE_URL=url)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: cannot ")
+    assert "Traceback" not in result.output
+    for piece in secret_pieces(password):
+        assert piece not in result.output
+
+
+def with_password(db_url: str, password: str) -> str:
+    # db_url is postgresql://postgres@/db?host=...: the test server trusts local users,
+    # so the password is sent and ignored, and the command succeeds.
+    return db_url.replace("postgres@", f"postgres:{password}@", 1)
+
+
+@pytest.mark.parametrize("password", ["Pa?ssQ", "Pa#ssQ"])
+def test_status_shows_the_database_without_its_password(
+    db_url: str, tmp_path: Path, password: str
+) -> None:
+    result = invoke(tmp_path, "status", PGCONTEXT_DATABASE_URL=with_password(db_url, password))
+    assert result.exit_code == 0, result.output
+    assert "database: postgresql://postgres:***@/" in result.output
+    for piece in secret_pieces(password):
+        assert piece not in result.output
+
+
+def test_a_key_value_connection_string_works_and_hides_its_password(
+    postgresql: Any, tmp_path: Path
+) -> None:
+    info = postgresql.info
+    conninfo = (
+        f"host={info.host} port={info.port} dbname={info.dbname} user=postgres "
+        "password='s3cr3t pa55'"
+    )
+    result = invoke(tmp_path, "status", PGCONTEXT_DATABASE_URL=conninfo)
+    assert result.exit_code == 0, result.output
+    assert "password=***" in result.output and "s3cr3t" not in result.output
+
+
+def test_a_malformed_llm_url_is_one_line_naming_the_setting(tmp_path: Path) -> None:
+    result = invoke(tmp_path, "status", PGCONTEXT_LLM_URL="http://[::1")
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: PGCONTEXT_LLM_URL='http://[::1' is not a valid URL: check the host "
+        "(an IPv6 address goes in [ ]) and port"
+    ]
+
+
+def test_llm_url_credentials_are_refused_unprinted(tmp_path: Path) -> None:
+    url = "http://bob:Pa@ss:w0rdZ@127.0.0.1:9/v1"
+    result = invoke(tmp_path, "status", PGCONTEXT_LLM_URL=url)
+    assert result.exit_code == 1
+    assert "PGCONTEXT_LLM_URL" in result.output and "PGCONTEXT_LLM_API_KEY" in result.output
+    for piece in secret_pieces("Pa@ss:w0rdZ"):
+        assert piece not in result.output
+
+
+def test_db_stop_leaves_an_external_database_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pgcontext.db import embedded
+
+    stopped: list[Path] = []
+    monkeypatch.setattr(embedded, "stop_embedded", lambda home: stopped.append(home) or True)
+    url = "postgresql://alice:Pa@ss:w0rdZ@db.example:5432/app"
+    result = invoke(tmp_path, "db", "stop", PGCONTEXT_DATABASE_URL=url)
+    assert result.exit_code == 1
+    assert stopped == []
+    assert "PGCONTEXT_DATABASE_URL is set" in result.output
+    assert "nothing was stopped" in result.output
+    assert "w0rdZ" not in result.output and "Pa@ss" not in result.output
+    # Without it, `db stop` is for the embedded server, as before.
+    result = invoke(tmp_path, "db", "stop")
+    assert (result.exit_code, stopped) == (0, [tmp_path / "home"])
+
+
+@pytest.mark.parametrize("url", ["mysql://bob:Pa@ss:w0rdZ@h/db", "Pa@ss:w0rdZ"])
+def test_a_database_setting_that_is_no_postgresql_url_says_so(tmp_path: Path, url: str) -> None:
+    result = invoke(tmp_path, "status", PGCONTEXT_DATABASE_URL=url)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: not a PostgreSQL URL: ")
+    assert "Pa@ss" not in result.output and "w0rdZ" not in result.output

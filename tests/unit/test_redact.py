@@ -1,0 +1,97 @@
+"""Secrets never printed: URLs with nasty passwords, libpq key=value strings, echoed keys."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from pgcontext.config import ConfigError, LlmSettings, Settings, known_secrets
+from pgcontext.redact import RedactingFilter, redact_secrets, redact_url, url_secrets
+
+# Passwords with the characters that make a URL ambiguous, written raw (not percent-encoded).
+NASTY = ["Pa/ssQ", "Pa@ss:w0rdZ", "Pa#ssQ", "Pa?ssQ", "a@b/c?d#e:f", "Pa%2FssQ"]
+
+
+def pieces(password: str) -> list[str]:
+    """The password and every piece a misreading parser might quote (2 characters or more)."""
+    for separator in "@:/?#":
+        password = password.replace(separator, " ")
+    return [p for p in password.split() if len(p) >= 2]
+
+
+@pytest.mark.parametrize("password", NASTY)
+def test_a_url_hides_its_password_in_every_reading(password: str) -> None:
+    url = f"postgresql://alice:{password}@127.0.0.1:5432/db?sslmode=require"
+    shown = redact_url(url)
+    assert shown == "postgresql://alice:***@127.0.0.1:5432/db?sslmode=require"
+    for piece in [password, *pieces(password)]:
+        assert redact_secrets(f"host '{piece}' is bad", url_secrets(url)) == "host '***' is bad"
+
+
+def test_query_and_key_value_passwords_are_hidden() -> None:
+    assert redact_url("postgresql://h/db?user=u&password=s3cret&sslpassword=k3y") == (
+        "postgresql://h/db?user=u&password=***&sslpassword=***"
+    )
+    assert redact_url("https://h/v1?api-version=1&api_key=sk-x") == (
+        "https://h/v1?api-version=1&api_key=***"
+    )
+    conninfo = "host=/tmp port=5432 password = 's3 c\\'ret' dbname=db"
+    assert redact_url(conninfo) == "host=/tmp port=5432 password = *** dbname=db"
+    assert "s3 c'ret" in url_secrets(conninfo)
+    # libpq refuses a malformed string, and its tail may be a password's: none of it shown.
+    assert redact_url("host=h password=ab cd dbname=x") == "host=h password=*** ***"
+    assert "cd" in url_secrets("host=h password=ab cd dbname=x")
+    assert redact_url("host=h password='unterminated") == "host=h password=***"
+    # Nothing secret: unchanged.
+    for plain in (
+        "postgresql://postgres:@/pgcontext?host=/tmp/x",
+        "postgresql://u@h/db",
+        "host=/tmp dbname=x",
+    ):
+        assert redact_url(plain) == plain
+
+
+def test_a_user_name_can_be_hidden_too() -> None:
+    assert redact_url("http://sk-token@h/v1", keep_user=False) == "http://***@h/v1"
+
+
+def test_known_secrets_come_from_every_setting(tmp_path: object) -> None:
+    env = {
+        "PGCONTEXT_DATABASE_URL": "postgresql://alice:Pa@ss:w0rdZ@h/db",
+        "PGCONTEXT_LLM_URL": "http://h/v1?api_key=sk-in-url",
+        "PGCONTEXT_LLM_API_KEY": "sk-key",
+    }
+    secrets = known_secrets(env)
+    assert {"Pa@ss:w0rdZ", "w0rdZ", "sk-in-url", "sk-key"} <= set(secrets)
+    text = "failed: Pa@ss:w0rdZ, w0rdZ, Bearer sk-key, ?api_key=sk-in-url"
+    assert redact_secrets(text, secrets) == "failed: ***, ***, Bearer ***, ?api_key=***"
+
+
+def test_log_records_leave_redacted() -> None:
+    record = logging.LogRecord(
+        "x", logging.WARNING, __file__, 1, "down: %s", ("pw=hunter22",), None
+    )
+    RedactingFilter(["hunter22"]).filter(record)
+    assert record.getMessage() == "down: pw=***"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://[::1", "is not a valid URL"),
+        ("http://h:port/v1", "is not a valid URL"),
+        ("http://:80/v1", "has no host name"),
+        ("http://bob:Pa@ss:w0rdZ@127.0.0.1:9/v1", "has credentials in it"),
+        ("http://bob:s3cr3tQ@127.0.0.1:9/v1", "has credentials in it"),
+        ("localhost:8000", "is not an http"),
+    ],
+)
+def test_a_bad_llm_url_is_a_clear_error_without_its_secrets(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as raised:
+        Settings.from_env({"PGCONTEXT_LLM_URL": url})
+    assert "PGCONTEXT_LLM_URL" in str(raised.value)
+    for piece in ("Pa@ss", "w0rdZ", "s3cr3tQ"):
+        assert piece not in str(raised.value)
+    with pytest.raises(ConfigError, match=message):
+        LlmSettings(url=url, model="m")  # the Python API checks it the same way
