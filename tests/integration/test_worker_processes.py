@@ -44,7 +44,8 @@ def start_worker(db_url: str, *args: str, delay: float = 0.0) -> subprocess.Pope
         "PGCONTEXT_DATABASE_URL": db_url,
         "PGCONTEXT_MODEL": PLUGIN,
         "FAKE_EMBED_DELAY": str(delay),
-        "PYTHONPATH": str(ROOT),
+        # src first: the installed pgcontext may be another checkout (an editable install).
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "pgcontext.cli", "worker", "--backoff", "0", *args],
