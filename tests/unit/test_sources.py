@@ -288,6 +288,18 @@ class TestLinksAndSpecialFiles:
             os.close(read_end)
         assert result == [([], [SourceProblem(path.as_posix(), FIFO_REASON)])]
 
+    def test_file_name_that_is_not_utf8_is_reported_in_utf8(self, tmp_path: Path) -> None:
+        (tmp_path / "ok.txt").write_text("fine\n", encoding="utf-8")
+        bad = os.path.join(os.fsencode(tmp_path), b"caf\xe9.txt")
+        with open(bad, "wb") as file:
+            file.write(b"text\n")
+        documents, problems = _read(tmp_path, os.fsdecode(bad))
+        assert [d.title for d in documents] == ["ok"]
+        shown = f"{tmp_path.as_posix()}/caf\\xe9.txt"
+        reason = "file name is not valid UTF-8: rename it to UTF-8"
+        assert problems == [SourceProblem(shown, reason)] * 2
+        json.dumps([p.source for p in problems], ensure_ascii=False).encode("utf-8")
+
     def test_socket_and_device_are_refused(self, tmp_path: Path, good: Path) -> None:
         path = tmp_path / "s.txt"
         with socket.socket(socket.AF_UNIX) as server:

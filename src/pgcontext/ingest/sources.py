@@ -333,6 +333,11 @@ def _follow(path: Path) -> tuple[Path, int] | SourceProblem:
     Only lstat and stat are used: nothing is opened, so a FIFO cannot block the run.
     """
     try:
+        path.as_posix().encode("utf-8")
+    except UnicodeEncodeError:  # a byte that is not UTF-8, as a lone surrogate (PEP 383)
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        return SourceProblem(shown, "file name is not valid UTF-8: rename it to UTF-8")
+    try:
         mode = path.stat().st_mode  # follows symlinks
     except OSError as exc:
         return SourceProblem(_shown(path), _unfollowable(path, exc))
