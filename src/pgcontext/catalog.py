@@ -11,6 +11,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from pgcontext.arguments import check_text
 from pgcontext.embed.base import ModelSpec
 from pgcontext.errors import (
     CollectionExistsError,
@@ -21,8 +22,12 @@ from pgcontext.errors import (
 
 Conn = psycopg.Connection[Any]
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
-VECTOR_TYPES = ("vector", "halfvec")
+# Used with fullmatch: with match, "$" would also match before a trailing newline.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
+VECTOR_TYPES = ("vector", "halfvec")  # the first is the default
+DEFAULT_TEXT_SEARCH_CONFIG = "english"
+DEFAULT_HNSW_M = 16
+DEFAULT_HNSW_EF_CONSTRUCTION = 64
 # HNSW indexes cap dimensions: 2,000 for vector, 4,000 for halfvec (pgvector docs).
 MAX_INDEXED_DIMENSIONS = {"vector": 2000, "halfvec": 4000}
 _TYPE_SQL = {"vector": sql.SQL("vector"), "halfvec": sql.SQL("halfvec")}
@@ -31,14 +36,45 @@ _OPS_SQL = {"vector": sql.SQL("vector_cosine_ops"), "halfvec": sql.SQL("halfvec_
 
 @dataclass(frozen=True)
 class CollectionSettings:
-    """What a collection is created with; fixed for its life (changing them means re-ingesting)."""
+    """What a collection is created with; fixed for its life (changing them means re-ingesting).
 
-    chunk_tokens: int | None = None  # None: the model's own maximum
-    chunk_overlap: int | None = None  # None: an eighth of the chunk size
-    text_search_config: str = "english"
-    vector_type: str = "vector"
-    hnsw_m: int = 16
-    hnsw_ef_construction: int = 64
+    None means not given: the default below for a new collection; for an existing one, its
+    own value. A value given for an existing collection must equal its own (see `check_applies`).
+    """
+
+    chunk_tokens: int | None = None  # default: the model's own maximum
+    chunk_overlap: int | None = None  # default: an eighth of the chunk size
+    text_search_config: str | None = None  # default: DEFAULT_TEXT_SEARCH_CONFIG
+    vector_type: str | None = None  # default: "vector"
+    hnsw_m: int | None = None  # default: 16
+    hnsw_ef_construction: int | None = None  # default: 64
+
+    def for_model(self, spec: ModelSpec) -> CollectionSettings:
+        """Every setting resolved (defaults filled in) for a new collection of model `spec`."""
+        chunk_tokens = self.chunk_tokens or spec.max_tokens
+        return CollectionSettings(
+            chunk_tokens=chunk_tokens,
+            chunk_overlap=chunk_tokens // 8 if self.chunk_overlap is None else self.chunk_overlap,
+            text_search_config=self.text_search_config or DEFAULT_TEXT_SEARCH_CONFIG,
+            vector_type=self.vector_type or VECTOR_TYPES[0],
+            hnsw_m=DEFAULT_HNSW_M if self.hnsw_m is None else self.hnsw_m,
+            hnsw_ef_construction=(
+                DEFAULT_HNSW_EF_CONSTRUCTION
+                if self.hnsw_ef_construction is None
+                else self.hnsw_ef_construction
+            ),
+        )
+
+
+# What each setting is called in messages: the command-line option that sets it.
+_SETTING_NAMES = {
+    "chunk_tokens": "chunk size (--chunk-tokens)",
+    "chunk_overlap": "chunk overlap (--overlap)",
+    "text_search_config": "text search language (--language)",
+    "vector_type": "vector type (--vector-type)",
+    "hnsw_m": "HNSW m",
+    "hnsw_ef_construction": "HNSW ef_construction",
+}
 
 
 @dataclass(frozen=True)
@@ -51,10 +87,27 @@ class CollectionInfo:
     text_search_config: str
     vector_type: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    hnsw_m: int = DEFAULT_HNSW_M
+    hnsw_ef_construction: int = DEFAULT_HNSW_EF_CONSTRUCTION
+
+    def check_applies(self, settings: CollectionSettings) -> None:
+        """Refuse settings given for this existing collection that differ from its own.
+
+        They are fixed at creation, so a different value would be silently ignored.
+        """
+        for name, label in _SETTING_NAMES.items():
+            wanted, have = getattr(settings, name), getattr(self, name)
+            if wanted is not None and wanted != have:
+                raise CollectionExistsError(
+                    f"collection {self.name!r} exists with {label} {have}, not {wanted}: "
+                    "settings are fixed when a collection is created; leave the setting "
+                    "out, or ingest into a new collection (or drop this one first)"
+                )
 
 
 def validate_name(name: str) -> str:
-    if not NAME_PATTERN.match(name):
+    check_text(name, "collection name")
+    if not NAME_PATTERN.fullmatch(name):
         raise ConfigError(
             f"collection name {name!r} is invalid: use 1-63 letters, digits, '_', '.' or '-', "
             "starting with a letter or digit"
@@ -90,14 +143,17 @@ def create_collection(
 ) -> CollectionInfo:
     """Create a collection and its HNSW index in one transaction; idempotent for equal settings."""
     validate_name(name)
-    chunk_tokens, overlap = _check_settings(spec, settings)
-    _check_text_search_config(conn, settings.text_search_config)
+    resolved = settings.for_model(spec)
+    _check_settings(spec, resolved)
+    assert resolved.text_search_config is not None
+    _check_text_search_config(conn, resolved.text_search_config)
     with conn.transaction():
         # Two ingests creating one new collection: the second waits here, then finds it.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('pgcontext.collection'), 0)")
         existing = find_collection(conn, name)
         if existing is not None:
-            _check_same(existing, spec, settings, chunk_tokens, overlap)
+            require_model(existing, spec)
+            existing.check_applies(settings)
             return existing
         model_id = register_model(conn, spec)
         row = conn.execute(
@@ -110,45 +166,54 @@ def create_collection(
             (
                 name,
                 model_id,
-                chunk_tokens,
-                overlap,
-                settings.text_search_config,
-                settings.vector_type,
-                settings.hnsw_m,
-                settings.hnsw_ef_construction,
+                resolved.chunk_tokens,
+                resolved.chunk_overlap,
+                resolved.text_search_config,
+                resolved.vector_type,
+                resolved.hnsw_m,
+                resolved.hnsw_ef_construction,
             ),
         ).fetchone()
         assert row is not None
-        _create_hnsw_index(conn, int(row[0]), spec.dimensions, settings)
+        _create_hnsw_index(conn, int(row[0]), spec.dimensions, resolved)
     info = find_collection(conn, name)
     assert info is not None
     return info
 
 
-def _check_settings(spec: ModelSpec, settings: CollectionSettings) -> tuple[int, int]:
-    if settings.vector_type not in VECTOR_TYPES:
-        raise ConfigError(
-            f"vector type {settings.vector_type!r} is not one of {', '.join(VECTOR_TYPES)}"
-        )
-    limit = MAX_INDEXED_DIMENSIONS[settings.vector_type]
+def _check_settings(spec: ModelSpec, settings: CollectionSettings) -> None:
+    """Check resolved settings (see `CollectionSettings.for_model`) against the model."""
+    vector_type, chunk_tokens, overlap = (
+        settings.vector_type,
+        settings.chunk_tokens,
+        settings.chunk_overlap,
+    )
+    assert vector_type is not None and chunk_tokens is not None and overlap is not None
+    if vector_type not in VECTOR_TYPES:
+        raise ConfigError(f"vector type {vector_type!r} is not one of {', '.join(VECTOR_TYPES)}")
+    limit = MAX_INDEXED_DIMENSIONS[vector_type]
     if spec.dimensions > limit:
         raise ConfigError(
             f"model {spec.name} has {spec.dimensions} dimensions; an HNSW index on "
-            f"{settings.vector_type} holds at most {limit}: choose halfvec or another model"
+            f"{vector_type} holds at most {limit}: choose halfvec or another model"
         )
-    chunk_tokens = settings.chunk_tokens or spec.max_tokens
     if not 8 <= chunk_tokens <= spec.max_tokens:
         raise ConfigError(
             f"chunk size {chunk_tokens} tokens is outside 8..{spec.max_tokens}, "
             f"the most that model {spec.name} reads"
         )
-    overlap = chunk_tokens // 8 if settings.chunk_overlap is None else settings.chunk_overlap
     if not 0 <= overlap < chunk_tokens // 2:
         raise ConfigError(
             f"chunk overlap {overlap} must be at least 0 and under half the "
             f"chunk size ({chunk_tokens // 2})"
         )
-    return chunk_tokens, overlap
+    m, ef = settings.hnsw_m, settings.hnsw_ef_construction
+    assert m is not None and ef is not None
+    if not (2 <= m <= 100 and 4 <= ef <= 1000 and ef >= 2 * m):  # the table's and pgvector's
+        raise ConfigError(
+            f"HNSW m {m} and ef_construction {ef} must be 2..100 and 4..1000, "
+            "with ef_construction at least 2 * m"
+        )
 
 
 def _check_text_search_config(conn: Conn, config: str) -> None:
@@ -162,30 +227,10 @@ def _check_text_search_config(conn: Conn, config: str) -> None:
         )
 
 
-def _check_same(
-    existing: CollectionInfo,
-    spec: ModelSpec,
-    settings: CollectionSettings,
-    chunk_tokens: int,
-    overlap: int,
-) -> None:
-    if not existing.model.same_function(spec):
-        raise ModelMismatchError(
-            f"collection {existing.name!r} is bound to model {existing.model.describe()}, "
-            f"not {spec.describe()}: use its model, or a new collection"
-        )
-    wanted = (chunk_tokens, overlap, settings.vector_type)
-    have = (existing.chunk_tokens, existing.chunk_overlap, existing.vector_type)
-    if wanted != have:
-        raise CollectionExistsError(
-            f"collection {existing.name!r} exists with chunk size/overlap/vector type {have}, "
-            f"not {wanted}: drop it first or use another name"
-        )
-
-
 def _create_hnsw_index(conn: Conn, collection_id: int, dims: int, s: CollectionSettings) -> None:
     # A partial expression index: this collection's rows, cast to its own dimensions.
     # Identifiers and literals are composed by psycopg; the ints come from our own rows.
+    vector_type = s.vector_type or VECTOR_TYPES[0]
     conn.execute(
         sql.SQL(
             "CREATE INDEX {index} ON pgcontext.chunk USING hnsw "
@@ -193,9 +238,9 @@ def _create_hnsw_index(conn: Conn, collection_id: int, dims: int, s: CollectionS
             "WHERE collection_id = {cid}"
         ).format(
             index=sql.Identifier(hnsw_index_name(collection_id)),
-            vtype=_TYPE_SQL[s.vector_type],
+            vtype=_TYPE_SQL[vector_type],
             dims=sql.Literal(dims),
-            ops=_OPS_SQL[s.vector_type],
+            ops=_OPS_SQL[vector_type],
             m=sql.Literal(s.hnsw_m),
             ef=sql.Literal(s.hnsw_ef_construction),
             cid=sql.Literal(collection_id),
@@ -210,6 +255,7 @@ def hnsw_index_name(collection_id: int) -> str:
 _SELECT = """
     SELECT c.id, c.name, c.chunk_tokens, c.chunk_overlap,
            c.text_search_config::text AS text_search_config, c.vector_type, c.metadata,
+           c.hnsw_m, c.hnsw_ef_construction,
            m.name AS model_name, m.revision, m.dimensions, m.normalized, m.max_tokens,
            m.location
     FROM pgcontext.collection c JOIN pgcontext.embedding_model m ON m.id = c.model_id
@@ -217,6 +263,7 @@ _SELECT = """
 
 
 def find_collection(conn: Conn, name: str) -> CollectionInfo | None:
+    validate_name(name)  # every lookup by name passes here: a bad name is refused clearly
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(_SELECT + " WHERE c.name = %s", (name,)).fetchone()
     return None if row is None else _info(row)
@@ -280,6 +327,8 @@ def _info(row: dict[str, Any]) -> CollectionInfo:
         text_search_config=row["text_search_config"],
         vector_type=row["vector_type"],
         metadata=row["metadata"],
+        hnsw_m=row["hnsw_m"],
+        hnsw_ef_construction=row["hnsw_ef_construction"],
     )
 
 

@@ -20,7 +20,7 @@ from pgcontext.catalog import CollectionSettings
 from pgcontext.config import Settings, known_secrets
 from pgcontext.errors import ModelLoadError, PgContextError
 from pgcontext.ingest.pipeline import IngestReport
-from pgcontext.ingest.sources import JsonlFields
+from pgcontext.ingest.sources import JsonlFields, check_paths
 from pgcontext.progress import IngestProgress
 from pgcontext.redact import RedactingFilter, redact_secrets, redact_url
 from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH
@@ -84,6 +84,14 @@ def _parse_filter(ctx: click.Context, param: click.Parameter, value: str | None)
 def _check_query(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
         check_query(value)  # a usage error before the model loads
+    except PgContextError as exc:
+        raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
+    return value
+
+
+def _check_paths(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    try:
+        check_paths(value)
     except PgContextError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from exc
     return value
@@ -247,23 +255,29 @@ def db_stop() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1, required=True, callback=_check_paths)
 @_collection_option
 @click.option("--model", metavar="MODEL", help="Embedding model (new collections only).")
-@click.option("--chunk-tokens", type=int, help="Chunk size in model tokens [default: model max].")
-@click.option("--overlap", type=int, help="Tokens of overlap between chunks [default: size/8].")
+# The collection settings below are fixed at creation: for an existing collection, a value
+# other than its own is refused (it would be ignored), and leaving one out keeps its own.
+@click.option(
+    "--chunk-tokens",
+    type=int,
+    help="Chunk size in model tokens of a new collection [default: model max].",
+)
+@click.option(
+    "--overlap",
+    type=int,
+    help="Tokens of overlap between chunks of a new collection [default: size/8].",
+)
 @click.option(
     "--language",
-    default="english",
-    show_default=True,
-    help="Full-text search configuration of a new collection.",
+    help="Full-text search configuration of a new collection [default: english].",
 )
 @click.option(
     "--vector-type",
     type=click.Choice(["vector", "halfvec"]),
-    default="vector",
-    show_default=True,
-    help="HNSW index precision of a new collection.",
+    help="HNSW index precision of a new collection [default: vector].",
 )
 @click.option("--id-field", metavar="FIELD", help="JSONL id field [default: _id, then id].")
 @click.option("--title-field", metavar="FIELD", help="JSONL title field [default: title].")
@@ -308,8 +322,8 @@ def ingest(
     model: str | None,
     chunk_tokens: int | None,
     overlap: int | None,
-    language: str,
-    vector_type: str,
+    language: str | None,
+    vector_type: str | None,
     id_field: str | None,
     title_field: str | None,
     text_field: str | None,
@@ -327,7 +341,8 @@ def ingest(
     whose text changed. The work goes through the ingest queue in Postgres: this command
     works its own jobs to the end (running workers help), or with --enqueue only queues
     them. Inputs that cannot be read are reported with the reason and the rest goes on;
-    the exit code is 1 if any input failed.
+    the exit code is 1 if any input failed. Only regular files are read: symlink loops,
+    dangling links, FIFOs and devices are reported (pipe a stream to - instead).
     """
     settings = CollectionSettings(
         chunk_tokens=chunk_tokens,

@@ -16,6 +16,7 @@ from typing import IO, Any
 from psycopg_pool import ConnectionPool
 
 from pgcontext import catalog
+from pgcontext.arguments import check_text
 from pgcontext.catalog import CollectionInfo, CollectionSettings
 from pgcontext.config import Settings, apply_offline_mode
 from pgcontext.context.assemble import ContextResult, assemble_context
@@ -211,15 +212,18 @@ class Store:
         catalog.validate_name(collection)
         if prune and enqueue_only:
             raise ConfigError("--prune needs the run to finish: it cannot go with --enqueue")
+        # Paths are checked (stdin named twice) before anything is created; nothing is read.
+        items = _as_items(sources, fields or JsonlFields(), max_bytes)
         with self._pool.connection() as conn:
             info = catalog.find_collection(conn, collection)
         if info is None:
             info = self.create_collection(collection, model=model, settings=settings)
+        elif settings is not None:
+            info.check_applies(settings)  # a setting that would be ignored is refused
         if model is not None:
             self.collection_embedder(info, model)  # a wrong model fails before any work
         report = IngestReport(collection)
         run_id = queue.new_run_id()
-        items = _as_items(sources, fields or JsonlFields(), max_bytes)
         with self._pool.connection() as conn:
             importer = Importer(
                 conn,
@@ -304,6 +308,8 @@ class Store:
 
     def retry_failed(self, collection: str | None = None) -> int:
         """Put failed ingest jobs back in the queue; returns how many."""
+        if collection is not None:
+            catalog.validate_name(collection)
         with self._pool.connection() as conn:
             return queue.retry_failed(conn, collection)
 
@@ -382,6 +388,8 @@ class Store:
         options: SearchOptions,
         model: str | None,
     ) -> tuple[list[Hit], Embedder | None]:
+        check_text(query, "query")
+        catalog.validate_name(collection)
         check_int("k", k, 1, MAX_K)
         check_query(query)
         filter_path = compile_filter(filter)  # bad input fails before any model loads
@@ -439,6 +447,8 @@ class Store:
         """The options' first stage alone, with the query already embedded (evaluation,
         vectors made elsewhere): no MMR, no rerank, no model call."""
         check_int("k", k, 1, MAX_K)
+        check_text(query, "query")
+        catalog.validate_name(collection)
         with self._pool.connection() as conn:
             return first_stage(
                 conn,
@@ -459,6 +469,7 @@ class Store:
         filter_path: str | None = None,
         ef_search: int = DEFAULT_EF_SEARCH,
     ) -> list[Hit]:
+        catalog.validate_name(collection)
         # A thin pass-through: pgcontext.search checks k and ef_search itself.
         with self._pool.connection() as conn:
             return dense_search(
@@ -488,8 +499,14 @@ class Store:
         in document order.
         """
         check_int("budget_tokens", budget_tokens, *BUDGET_RANGE)  # before any search
+        check_text(prompt, "prompt")
+        catalog.validate_name(collection)
+        if instructions is not None:
+            check_text(instructions, "instructions")
         if isinstance(template, str):
             template = SystemTemplate(template)
+        if template is not None:
+            check_text(template.text, template.origin)
         counter = self.tokenizer(tokenizer, collection)
         hits, _ = self._retrieve(collection, prompt, k, filter, options or SearchOptions(), None)
         with self._models:
@@ -555,6 +572,7 @@ class Store:
         """Assemble the context (keyword arguments as `context`), then stream the answer."""
         if not 1 <= max_tokens <= 100_000:
             raise ConfigError(f"max_tokens must be between 1 and 100000, not {max_tokens}")
+        check_text(prompt, "prompt")  # before a local chat model loads
         chat = model or self.chat_model(local=local)
         return AnswerStream(chat, self.context(prompt, collection, **context), max_tokens)
 

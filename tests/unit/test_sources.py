@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pgcontext.errors import ConfigError
 from pgcontext.ingest.sources import (
     JsonlFields,
     SourceDocument,
@@ -155,14 +158,14 @@ class TestProblems:
         # Runs as root too: the error is raised where reading the file would fail.
         locked = tmp_path / "locked.txt"
         locked.write_text("secret", encoding="utf-8")
-        real_open = Path.open
+        real_open = os.open
 
-        def refuse(path: Path, *args: Any, **kwargs: Any) -> Any:
-            if path.name == "locked.txt":
+        def refuse(path: Any, *args: Any, **kwargs: Any) -> Any:
+            if Path(path).name == "locked.txt":
                 raise PermissionError(13, "Permission denied", str(path))
             return real_open(path, *args, **kwargs)
 
-        monkeypatch.setattr(Path, "open", refuse)
+        monkeypatch.setattr(os, "open", refuse)
         problem = self._single_problem(locked, good)
         assert problem.reason.startswith("permission denied")
 
@@ -197,6 +200,132 @@ class TestProblems:
         assert problem.reason == (
             "file is 101 bytes, over the limit of 100; split it or raise --max-bytes"
         )
+
+
+FIFO_REASON = "not a regular file (FIFO); to read a stream, pipe it to stdin with -"
+
+
+class TestLinksAndSpecialFiles:
+    """Only regular files are read: every other kind of entry is reported, and the run goes on."""
+
+    def _loop(self, folder: Path) -> Path:
+        link = folder / "loop.txt"
+        link.symlink_to("loop.txt")  # ln -s loop.txt loop.txt: the link names itself
+        return link
+
+    def test_symlink_loop_in_a_folder(self, tmp_path: Path) -> None:
+        (tmp_path / "good.txt").write_text("A good document.\n", encoding="utf-8")
+        link = self._loop(tmp_path)
+        (tmp_path / "a.md").symlink_to("b.md")
+        (tmp_path / "b.md").symlink_to("a.md")
+        documents, problems = _read(tmp_path)
+        assert [d.title for d in documents] == ["good"]
+        assert [p.source for p in problems] == [
+            (tmp_path / "a.md").as_posix(),
+            (tmp_path / "b.md").as_posix(),
+            link.as_posix(),
+        ]
+        assert all(p.reason.startswith("symlink loop") for p in problems)
+
+    def test_symlink_loop_named_directly(self, tmp_path: Path, good: Path) -> None:
+        link = self._loop(tmp_path)
+        documents, problems = _read(link, good)
+        assert [d.title for d in documents] == ["good"]
+        assert [(p.source, p.reason.split(":")[0]) for p in problems] == [
+            (link.as_posix(), "symlink loop")
+        ]
+
+    def test_dangling_symlink_is_reported(self, tmp_path: Path) -> None:
+        folder = tmp_path / "docs"
+        folder.mkdir()
+        (folder / "gone.md").symlink_to("missing.md")
+        (folder / "kept.txt").write_text("still here\n", encoding="utf-8")
+        (folder / "other.txt").symlink_to(folder / "kept.txt")  # a link that resolves: read
+        documents, problems = _read(folder, folder / "gone.md")
+        assert [d.source for d in documents] == [
+            (folder / "kept.txt").as_posix(),
+            (folder / "other.txt").as_posix(),
+        ]
+        reason = "dangling symlink -> missing.md: the target does not exist; fix or remove the link"
+        assert problems == [SourceProblem((folder / "gone.md").as_posix(), reason)] * 2
+
+    def _read_guarded(
+        self, *paths: Path, fifo: Path
+    ) -> tuple[list[SourceDocument], list[SourceProblem]]:
+        """_read, failing instead of hanging if the reader opens the FIFO and waits for it."""
+        result: list[tuple[list[SourceDocument], list[SourceProblem]]] = []
+        reader = threading.Thread(target=lambda: result.append(_read(*paths)), daemon=True)
+        reader.start()
+        reader.join(timeout=20)
+        if reader.is_alive():
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # a writer releases the reader
+            os.close(fd)
+            reader.join(timeout=20)
+            pytest.fail("the reader opened the FIFO and waited for a writer")
+        return result[0]
+
+    def test_fifo_is_refused_without_opening_it(self, tmp_path: Path, good: Path) -> None:
+        folder = tmp_path / "docs"
+        folder.mkdir()
+        fifo = folder / "pipe.txt"
+        os.mkfifo(fifo)
+        documents, problems = self._read_guarded(folder, fifo, good, fifo=fifo)
+        assert [d.title for d in documents] == ["good"]
+        assert problems == [SourceProblem(fifo.as_posix(), FIFO_REASON)] * 2
+
+    @pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="needs /dev/fd")
+    def test_process_substitution_pipe_is_refused_as_a_fifo(self) -> None:
+        read_end, write_end = os.pipe()  # what <(command) gives: /dev/fd/N, a link to pipe:[N]
+        try:
+            path = Path(f"/dev/fd/{read_end}")
+            result: list[Any] = []
+            reader = threading.Thread(target=lambda: result.append(_read(path)), daemon=True)
+            reader.start()
+            reader.join(timeout=20)
+        finally:
+            os.close(write_end)  # releases a reader that was waiting on the pipe
+            reader.join(timeout=20)
+            os.close(read_end)
+        assert result == [([], [SourceProblem(path.as_posix(), FIFO_REASON)])]
+
+    def test_file_name_that_is_not_utf8_is_reported_in_utf8(self, tmp_path: Path) -> None:
+        (tmp_path / "ok.txt").write_text("fine\n", encoding="utf-8")
+        bad = os.path.join(os.fsencode(tmp_path), b"caf\xe9.txt")
+        with open(bad, "wb") as file:
+            file.write(b"text\n")
+        documents, problems = _read(tmp_path, os.fsdecode(bad))
+        assert [d.title for d in documents] == ["ok"]
+        shown = f"{tmp_path.as_posix()}/caf\\xe9.txt"
+        reason = "file name is not valid UTF-8: rename it to UTF-8"
+        assert problems == [SourceProblem(shown, reason)] * 2
+        json.dumps([p.source for p in problems], ensure_ascii=False).encode("utf-8")
+
+    def test_socket_and_device_are_refused(self, tmp_path: Path, good: Path) -> None:
+        path = tmp_path / "s.txt"
+        with socket.socket(socket.AF_UNIX) as server:
+            server.bind(str(path))
+            documents, problems = _read(path, Path(os.devnull), good)
+        assert [d.title for d in documents] == ["good"]
+        assert [(p.source, p.reason.split(";")[0]) for p in problems] == [
+            (path.as_posix(), "not a regular file (socket)"),
+            (os.devnull, "not a regular file (character device)"),
+        ]
+
+    def test_a_file_that_became_a_fifo_is_not_opened_for_reading(self, tmp_path: Path) -> None:
+        from pgcontext.ingest import sources
+
+        fifo = tmp_path / "late.txt"
+        os.mkfifo(fifo)
+        result: list[Any] = []
+        reader = threading.Thread(
+            target=lambda: result.append(sources._read_bytes(fifo, 100)), daemon=True
+        )
+        reader.start()
+        reader.join(timeout=20)
+        if reader.is_alive():
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+            pytest.fail("_read_bytes opened the FIFO and waited for a writer")
+        assert result == [SourceProblem(fifo.as_posix(), sources._not_regular(fifo.stat().st_mode))]
 
 
 class TestJsonl:
@@ -359,6 +488,26 @@ class TestStdin:
         assert _read("-")[1] == [
             SourceProblem("stdin", "looks like a binary file (contains NUL bytes)")
         ]
+
+    def test_empty_input_is_a_problem(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for data in (b"", b" \n\t\n"):
+            self._stdin(monkeypatch, data)
+            assert _read("-") == ([], [SourceProblem("stdin", "empty input, nothing to index")])
+
+    def test_closed_stdin_is_a_problem(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(sys, "stdin", None)  # what Python sets when fd 0 is closed
+        assert _read("-") == (
+            [],
+            [SourceProblem("stdin", "standard input is closed; pipe the text in with -")],
+        )
+
+    def test_stdin_named_twice_is_refused_before_reading(
+        self, monkeypatch: pytest.MonkeyPatch, good: Path
+    ) -> None:
+        self._stdin(monkeypatch, b"zebra twice")
+        with pytest.raises(ConfigError, match=r"stdin \('-'\) is named 2 times"):
+            iter_documents(["-", good, "-"])
+        assert sys.stdin.read() == "zebra twice"  # nothing was read
 
 
 class TestPydocTopics:

@@ -6,6 +6,7 @@ broken file does not stop the ingestion of a thousand good ones.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -19,13 +20,14 @@ from typing import IO, Any
 
 import orjson
 
-from pgcontext.errors import SourceError
+from pgcontext.errors import ConfigError, SourceError
 from pgcontext.ingest.parsing import decode_text, html_to_text, markdown_title, normalise_newlines
 
 __all__ = [
     "JsonlFields",
     "SourceDocument",
     "SourceProblem",
+    "check_paths",
     "iter_documents",
     "pydoc_topics",
 ]
@@ -92,16 +94,24 @@ def iter_documents(
     """Yield every document found under `paths`, and a SourceProblem for every bad input.
 
     A path is a file, a folder (walked recursively, hidden entries skipped, only
-    FOLDER_SUFFIXES picked up) or ``-`` for stdin.
+    FOLDER_SUFFIXES picked up) or ``-`` for stdin. Only regular files are read: symlinks
+    are followed when they resolve, loops, dangling links, FIFOs, sockets and devices are
+    reported. `-` named twice raises ConfigError at once (stdin can be read only once).
     """
     if isinstance(paths, str | Path):
         paths = [paths]  # a lone str is an Iterable[str] too, of its characters
-    reader = _Reader(fields, max_bytes)
-    for given in paths:
-        if str(given) == "-":
-            yield from reader.read_stdin()
-        else:
-            yield from reader.read_path(Path(given).expanduser().resolve())
+    paths = list(paths)
+    check_paths(paths)
+    return _Reader(fields, max_bytes).read_all(paths)
+
+
+def check_paths(paths: Iterable[str | Path]) -> None:
+    """Refuse a list of inputs that cannot be read as given: stdin named more than once."""
+    times = sum(1 for given in paths if str(given) == "-")
+    if times > 1:
+        raise ConfigError(
+            f"stdin ('-') is named {times} times; it can be read only once: name it once"
+        )
 
 
 def pydoc_topics() -> Iterator[SourceDocument]:
@@ -123,13 +133,27 @@ class _Reader:
     files_seen: set[str] = field(default_factory=set)
     ids_seen: dict[str, str] = field(default_factory=dict)  # source -> where it was first seen
 
+    def read_all(self, paths: Iterable[str | Path]) -> Iterator[_Item]:
+        for given in paths:
+            if str(given) == "-":
+                yield from self.read_stdin()
+            else:
+                yield from self.read_path(Path(given).expanduser())
+
     def read_stdin(self) -> Iterator[_Item]:
+        if sys.stdin is None:  # Python's stdin when file descriptor 0 is closed
+            yield SourceProblem("stdin", "standard input is closed; pipe the text in with -")
+            return
         buffer = getattr(sys.stdin, "buffer", None)
-        data: bytes = (
-            buffer.read(self.max_bytes + 1)
-            if buffer is not None
-            else sys.stdin.read(self.max_bytes + 1).encode()
-        )
+        try:
+            data: bytes = (
+                buffer.read(self.max_bytes + 1)
+                if buffer is not None
+                else sys.stdin.read(self.max_bytes + 1).encode()
+            )
+        except OSError as exc:
+            yield SourceProblem("stdin", _os_reason(exc))
+            return
         if len(data) > self.max_bytes:
             yield SourceProblem("stdin", _too_big(len(data), self.max_bytes, "at least "))
             return
@@ -138,29 +162,31 @@ class _Reader:
         except SourceError as exc:
             yield SourceProblem("stdin", exc.reason)
             return
-        if text.lstrip().startswith("{"):
+        if not text.strip():
+            yield SourceProblem("stdin", "empty input, nothing to index")
+        elif text.lstrip().startswith("{"):
             yield from self._jsonl(text, "stdin")
         else:
             yield self._register(SourceDocument("stdin", None, text, {"format": "txt"}), "stdin")
 
     def read_path(self, path: Path) -> Iterator[_Item]:
-        try:
-            mode = path.stat().st_mode
-        except OSError as exc:
-            yield SourceProblem(path.as_posix(), _os_reason(exc))
+        found = _follow(path.absolute())
+        if isinstance(found, SourceProblem):
+            yield found
             return
+        real, mode = found
         if stat.S_ISDIR(mode):
-            yield from self._read_folder(path)
+            yield from self._read_folder(real)
         else:
-            yield from self._read_file(path)
+            yield from self._read_file(real)
 
     def _read_folder(self, folder: Path) -> Iterator[_Item]:
         found = False
         for item in _walk(folder):
+            found = True  # a problem already says why a file was not read
             if isinstance(item, SourceProblem):
                 yield item
             else:
-                found = True
                 yield from self._read_file(item)
         if not found:
             reason = (
@@ -198,7 +224,7 @@ class _Reader:
         """A JSONL file streamed line by line: any size, each line checked on its own."""
         source = path.as_posix()
         try:
-            with path.open("rb") as file:
+            with _open_regular(path) as file:
                 yield from self._records(self._decoded_lines(file, source), source)
         except OSError as exc:
             yield SourceProblem(source, _os_reason(exc))
@@ -276,7 +302,11 @@ class _Reader:
 
 
 def _walk(folder: Path) -> Iterator[Path | SourceProblem]:
-    """Supported files under `folder`, sorted by name, hidden entries skipped."""
+    """Supported files under `folder`, sorted by name, hidden entries skipped.
+
+    Symlinked folders are not followed (a link to a parent would loop forever); a
+    symlinked file is read when its link resolves to a regular file.
+    """
     try:
         with os.scandir(folder) as scan:
             entries = sorted(scan, key=lambda entry: entry.name)
@@ -286,25 +316,110 @@ def _walk(folder: Path) -> Iterator[Path | SourceProblem]:
     for entry in entries:
         if entry.name.startswith("."):
             continue
-        # Symlinked folders are not followed: a link to a parent would loop forever.
+        path = Path(entry.path)
         if entry.is_dir(follow_symlinks=False):
-            yield from _walk(Path(entry.path))
-        elif entry.is_file() and Path(entry.name).suffix.lower() in FOLDER_SUFFIXES:
-            yield Path(entry.path)
+            yield from _walk(path)
+            continue
+        if path.suffix.lower() not in FOLDER_SUFFIXES:
+            continue
+        found = _follow(path)
+        if isinstance(found, SourceProblem):
+            yield found
+        elif not stat.S_ISDIR(found[1]):  # a symlinked folder: not followed
+            yield path
+
+
+def _follow(path: Path) -> tuple[Path, int] | SourceProblem:
+    """The real path and st_mode of a folder or regular file `path` names; else a problem.
+
+    Only lstat and stat are used: nothing is opened, so a FIFO cannot block the run.
+    """
+    try:
+        path.as_posix().encode("utf-8")
+    except UnicodeEncodeError:  # a byte that is not UTF-8, as a lone surrogate (PEP 383)
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        return SourceProblem(shown, "file name is not valid UTF-8: rename it to UTF-8")
+    try:
+        mode = path.stat().st_mode  # follows symlinks
+    except OSError as exc:
+        return SourceProblem(_shown(path), _unfollowable(path, exc))
+    # Before resolving: /dev/fd/N of a pipe is a link to "pipe:[N]", which resolves nowhere.
+    if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        return SourceProblem(path.as_posix(), _not_regular(mode))
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop, on Python 3.11
+        return SourceProblem(_shown(path), _unfollowable(path, exc))
+    return real, mode
+
+
+def _shown(path: Path) -> str:
+    """Where a problem is: the link itself when a symlink is to blame, else the real path."""
+    if path.is_symlink():
+        return path.as_posix()
+    try:
+        return Path(os.path.realpath(path)).as_posix()
+    except (OSError, RuntimeError, ValueError):
+        return path.as_posix()
+
+
+def _unfollowable(path: Path, exc: BaseException) -> str:
+    loop = "symlink loop: the link leads back to itself; fix or remove it"
+    if isinstance(exc, RuntimeError) or getattr(exc, "errno", None) == errno.ELOOP:
+        return loop
+    if isinstance(exc, FileNotFoundError) and path.is_symlink():
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        return f"dangling symlink -> {target}: the target does not exist; fix or remove the link"
+    assert isinstance(exc, OSError)
+    return _os_reason(exc)
+
+
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISSOCK, "socket"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+)
+
+
+def _not_regular(mode: int) -> str:
+    kind = next((name for test, name in _SPECIAL_FILES if test(mode)), "special file")
+    return f"not a regular file ({kind}); to read a stream, pipe it to stdin with -"
+
+
+class _NotRegularError(OSError):
+    """A path that turned into a FIFO, socket or device between its stat and its open."""
+
+
+def _open_regular(path: Path) -> IO[bytes]:
+    """Open a regular file for reading; anything else is refused without blocking."""
+    # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _NotRegularError(errno.EINVAL, _not_regular(mode))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _read_bytes(path: Path, max_bytes: int) -> bytes | SourceProblem:
     source = path.as_posix()
     try:
-        with path.open("rb") as file:
+        with _open_regular(path) as file:
             size = os.fstat(file.fileno()).st_size
-            # Reading one byte more catches files whose size stat cannot tell (pipes).
             data = file.read(max_bytes + 1) if size <= max_bytes else b""
     except OSError as exc:
         return SourceProblem(source, _os_reason(exc))
     if size > max_bytes:
         return SourceProblem(source, _too_big(size, max_bytes))
-    if len(data) > max_bytes:
+    if len(data) > max_bytes:  # the file grew since its size was read
         return SourceProblem(source, _too_big(len(data), max_bytes, "at least "))
     return data
 
@@ -317,6 +432,8 @@ def _too_big(size: int, max_bytes: int, qualifier: str = "") -> str:
 
 
 def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, _NotRegularError):
+        return str(exc.strerror)
     if isinstance(exc, FileNotFoundError):
         return "no such file or directory"
     if isinstance(exc, PermissionError):

@@ -1,0 +1,131 @@
+"""Arguments of the Python API that used to end in a traceback or be ignored: refused clearly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import psycopg
+import pytest
+
+from pgcontext import CollectionSettings, ConfigError, SourceDocument, Store
+from pgcontext.errors import CollectionExistsError
+
+NOT_UTF8 = "zebra\udcff"  # what Python makes of the argument $'zebra\xff' (surrogateescape)
+DOCS = [SourceDocument("z", "Zebra", "The zebra has black and white stripes.", {})]
+
+
+class _SilentChat:
+    """A chat model that must never be asked: the bad prompt is refused before."""
+
+    name = "silent"
+
+    def stream(self, messages: Sequence[dict[str, str]], max_tokens: int) -> Iterator[str]:
+        raise AssertionError("the chat model was called")
+
+
+def _queued_jobs(db_url: str) -> int:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT count(*) FROM pgcontext.ingest_queue").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.mark.parametrize("mode", ["dense", "keyword", "hybrid"])
+def test_a_query_that_is_not_utf8_is_refused_naming_it(store: Store, mode: str) -> None:
+    store.ingest("zoo", DOCS)
+    bad_query = r"query 'zebra\\udcff' is not valid UTF-8 \(byte 0xff at character 5\)"
+    with pytest.raises(ConfigError, match=bad_query):
+        store.search("zoo", NOT_UTF8, mode=mode)
+    with pytest.raises(ConfigError, match=bad_query):
+        store.first_stage("zoo", NOT_UTF8, None)
+    bad_name = r"collection name 'zoo\\udcff' is not valid UTF-8 \(byte 0xff"
+    with pytest.raises(ConfigError, match=bad_name):
+        store.search("zoo\udcff", "zebra", mode=mode)
+
+
+def test_a_prompt_or_name_that_is_not_utf8_is_refused_in_every_entry_point(store: Store) -> None:
+    store.ingest("zoo", DOCS)
+    bad_prompt = r"prompt 'zebra\\udcff' is not valid UTF-8"
+    with pytest.raises(ConfigError, match=bad_prompt):
+        store.context(NOT_UTF8, "zoo")
+    with pytest.raises(ConfigError, match=bad_prompt):
+        store.ask(NOT_UTF8, "zoo", model=_SilentChat())
+    with pytest.raises(ConfigError, match=r"instructions '\\ud800' is not valid UTF-8"):
+        store.context("zebra", "zoo", instructions="\ud800")
+    with pytest.raises(ConfigError, match=r"template '\$passages \\udcff' is not valid UTF-8"):
+        store.context("zebra", "zoo", template="$passages \udcff")
+    bad_name = r"collection name 'zoo\\udcff' is not valid UTF-8"
+    for call in (
+        lambda: store.context("zebra", "zoo\udcff"),
+        lambda: store.ask("zebra", "zoo\udcff", model=_SilentChat()),
+        lambda: store.keyword_search("zoo\udcff", "zebra"),
+        lambda: store.search_vector("zoo\udcff", [0.0] * 16),
+        lambda: store.collection("zoo\udcff"),
+        lambda: store.retry_failed("zoo\udcff"),
+        lambda: store.ingest("zoo\udcff", DOCS),
+    ):
+        with pytest.raises(ConfigError, match=bad_name):
+            call()
+    with pytest.raises(ConfigError, match="query 'a\\\\x00b' contains a NUL character"):
+        store.search("zoo", "a\x00b", mode="keyword")
+
+
+def test_a_collection_name_with_a_trailing_newline_is_refused(store: Store) -> None:
+    message = r"collection name 'abc\\n' is invalid"
+    with pytest.raises(ConfigError, match=message):
+        store.create_collection("abc\n")
+    with pytest.raises(ConfigError, match=message):
+        store.ingest("abc\n", DOCS)
+    assert store.collections() == []
+
+
+def test_stdin_named_twice_is_refused_before_anything_is_created(store: Store) -> None:
+    with pytest.raises(ConfigError, match=r"stdin \('-'\) is named 2 times"):
+        store.ingest("zoo", ["-", "-"])
+    assert store.collections() == []
+
+
+@pytest.mark.parametrize(
+    ("given", "refusal"),
+    [
+        (CollectionSettings(chunk_tokens=40), r"chunk size \(--chunk-tokens\) 24, not 40"),
+        (CollectionSettings(chunk_overlap=3), r"chunk overlap \(--overlap\) 0, not 3"),
+        (
+            CollectionSettings(text_search_config="german"),
+            r"text search language \(--language\) simple, not german",
+        ),
+        (CollectionSettings(vector_type="halfvec"), r"vector type \(--vector-type\) vector"),
+        (CollectionSettings(hnsw_m=8), "HNSW m 16, not 8"),
+        (CollectionSettings(hnsw_ef_construction=100), "HNSW ef_construction 64, not 100"),
+    ],
+)
+def test_a_setting_an_existing_collection_would_ignore_is_refused(
+    store: Store, db_url: str, given: CollectionSettings, refusal: str
+) -> None:
+    created = CollectionSettings(chunk_tokens=24, chunk_overlap=0, text_search_config="simple")
+    store.ingest("zoo", DOCS, settings=created)
+    jobs = _queued_jobs(db_url)
+    changed = [SourceDocument("z", "Zebra", "Zebras live in herds.", {})]
+    with pytest.raises(CollectionExistsError, match=refusal):
+        store.ingest("zoo", changed, settings=given)
+    with pytest.raises(CollectionExistsError, match=refusal):
+        store.create_collection("zoo", settings=given)
+    assert _queued_jobs(db_url) == jobs, "a refused ingest queues nothing"
+    assert store.search("zoo", "zebra", k=1, mode="keyword")[0].text.startswith("The zebra")
+
+
+def test_settings_equal_to_the_collections_or_left_out_apply(store: Store) -> None:
+    created = CollectionSettings(chunk_tokens=24, chunk_overlap=0, text_search_config="simple")
+    store.ingest("zoo", DOCS, settings=created)
+    changed = [SourceDocument("z", "Zebra", "Zebras live in herds.", {})]
+    same = CollectionSettings(chunk_tokens=24, text_search_config="simple", vector_type="vector")
+    assert store.ingest("zoo", changed, settings=same).updated == 1
+    assert store.ingest("zoo", DOCS, settings=CollectionSettings()).updated == 1
+    info = store.create_collection("zoo")  # nothing given: the existing collection as it is
+    assert (info.chunk_tokens, info.chunk_overlap, info.text_search_config) == (24, 0, "simple")
+
+
+def test_hnsw_settings_out_of_range_are_refused(store: Store) -> None:
+    with pytest.raises(ConfigError, match="HNSW m 200 and ef_construction 64"):
+        store.create_collection("zoo", settings=CollectionSettings(hnsw_m=200))
+    assert store.collections() == []
