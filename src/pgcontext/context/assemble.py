@@ -11,13 +11,14 @@ never instructions to follow.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeAlias
 
-from pgcontext.context.neutralise import Neutraliser, neutraliser
+from pgcontext.context.neutralise import neutraliser
 from pgcontext.context.template import DEFAULT, SystemTemplate
 from pgcontext.errors import BudgetError, ConfigError
 from pgcontext.retrieve.hit import Hit
@@ -26,6 +27,7 @@ from pgcontext.retrieve.limits import check_int
 TokenCount: TypeAlias = Callable[[str], int]
 """Counts the tokens of one message content, as the chat model will."""
 MessageCount: TypeAlias = Callable[[Sequence[dict[str, str]]], int]
+Neutralise: TypeAlias = Callable[[str], str]
 """Counts the tokens of whole chat messages, as the chat model will read them."""
 ORDERS = ("relevance", "document")
 
@@ -249,12 +251,12 @@ def _drop_near_duplicates(passages: Iterable[Passage]) -> list[Passage]:
 # --- rendering ------------------------------------------------------------------------
 
 
-def _attribute(value: str, neutralise: Neutraliser) -> str:
+def _attribute(value: str, neutralise: Neutralise) -> str:
     """An attribute value on one line with `&`, `<`, `>` and quotes escaped, defused."""
     return neutralise(html.escape(" ".join(value.split()), quote=True))
 
 
-def _render_passage(passage: Passage, neutralise: Neutraliser) -> str:
+def _render_passage(passage: Passage, neutralise: Neutralise) -> str:
     """One `<passage>` element."""
     attributes = f'n="{passage.n}"'
     if passage.title:
@@ -271,7 +273,7 @@ def _messages(
     instructions: str,
     passages: Sequence[Passage],
     prompt: str,
-    neutralise: Neutraliser,
+    neutralise: Neutralise,
 ) -> list[dict[str, str]]:
     """The system message (the template around the delimited passages) and the user message."""
     rendered = (_render_passage(p, neutralise) for p in passages)
@@ -328,7 +330,8 @@ def assemble_context(
     header = DEFAULT_INSTRUCTIONS if instructions is None else instructions
     system_template = template or DEFAULT
     count = count_messages
-    neutralise = neutraliser(frozenset(special_tokens))
+    # Each candidate set is rendered and counted whole: neutralise each text only once.
+    neutralise = functools.cache(neutraliser(frozenset(special_tokens)))
 
     def total(passages: Sequence[Passage]) -> int:
         return count(_messages(system_template, header, passages, prompt, neutralise))

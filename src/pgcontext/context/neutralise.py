@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cache, lru_cache
 
 __all__ = ["TURN_MARKERS", "Neutraliser", "neutraliser"]
@@ -150,13 +150,23 @@ class Neutraliser:
     def __init__(self, special_tokens: Iterable[str] = ()) -> None:
         markers = {_view(t)[0] for t in (*TURN_MARKERS, *special_tokens) if _is_marker(t)}
         alternatives = [re.escape(m) for m in sorted(markers, key=len, reverse=True)]
-        # A lookahead finds every start, overlapping ones included: each is defused.
-        self._pattern = re.compile(f"(?=(?:{'|'.join([*alternatives, _PIPE_TAG, _DELIMITER])}))")
+        # Every alternative starts with one of a few characters: find those with a plain
+        # scan, then try the alternatives only there (overlapping starts included).
+        firsts = re.escape("".join(sorted({m[0] for m in markers} | {"<"})))
+        self._candidates = re.compile(f"[{firsts}]")
+        self._marker = re.compile("|".join([*alternatives, _PIPE_TAG, _DELIMITER]))
+
+    def _found(self, view: str) -> Iterator[int]:
+        for candidate in self._candidates.finditer(view):
+            if self._marker.match(view, candidate.start()):
+                yield candidate.start()
 
     def starts(self, text: str) -> list[int]:
         """Indices in `text` of the first character of each occurrence, ascending."""
+        if text.isascii():  # the common case: the view is the lower-cased text, index for index
+            return list(self._found(text.lower()))
         view, origin = _view(text)
-        return sorted({origin[m.start()] for m in self._pattern.finditer(view)})
+        return sorted({origin[start] for start in self._found(view)})
 
     def __call__(self, text: str) -> str:
         starts = self.starts(text)
