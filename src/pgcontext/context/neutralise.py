@@ -133,6 +133,21 @@ def _view(text: str) -> tuple[str, list[int]]:
     return "".join(pieces), origin
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _aligned_view(text: str) -> str | None:
+    """The view when every character folds to exactly one (index for index with `text`):
+    the common case, computed without a Python loop over the text; else None."""
+    if text.isascii():
+        return text.lower()
+    folds = {ord(c): _fold(c) for c in set(_NON_ASCII.findall(text))}
+    if any(len(fold) != 1 for fold in folds.values()):
+        return None
+    view = text.translate(folds).lower()
+    return view if len(view) == len(text) else None
+
+
 def _reference(char: str) -> str:
     return _NAMED_REFERENCES.get(char, f"&#{ord(char)};")
 
@@ -163,8 +178,9 @@ class Neutraliser:
 
     def starts(self, text: str) -> list[int]:
         """Indices in `text` of the first character of each occurrence, ascending."""
-        if text.isascii():  # the common case: the view is the lower-cased text, index for index
-            return list(self._found(text.lower()))
+        aligned = _aligned_view(text)
+        if aligned is not None:
+            return list(self._found(aligned))
         view, origin = _view(text)
         return sorted({origin[start] for start in self._found(view)})
 
