@@ -86,7 +86,7 @@ BEGIN
         RAISE EXCEPTION 'pgcontext.keyword_search: k must be between 1 and 1000, not %', k
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- The limits of pgcontext.retrieve.limits. NaN sorts above every number in PostgreSQL,
+    -- The limits of pgcontext.limits. NaN sorts above every number in PostgreSQL,
     -- so NOT BETWEEN refuses it too.
     IF query IS NULL THEN
         RAISE EXCEPTION 'pgcontext.keyword_search: query is NULL'

@@ -28,7 +28,7 @@ CREATE OR REPLACE FUNCTION pgcontext.hybrid_search(
 LANGUAGE plpgsql
 AS $fn$
 BEGIN
-    -- The limits of pgcontext.retrieve.limits; the query and its vector are checked by
+    -- The limits of pgcontext.limits; the query and its vector are checked by
     -- pgcontext.keyword_search and pgcontext.search. NaN sorts above every number, so
     -- NOT BETWEEN refuses it too.
     IF k IS NULL OR k < 1 OR k > 1000 THEN
@@ -39,9 +39,9 @@ BEGIN
         RAISE EXCEPTION 'pgcontext.hybrid_search: candidates must be between 1 and 1000, not %',
             candidates USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF rrf_k IS NULL OR rrf_k < 1 THEN
-        RAISE EXCEPTION 'pgcontext.hybrid_search: rrf_k must be at least 1, not %', rrf_k
-            USING ERRCODE = 'invalid_parameter_value';
+    IF rrf_k IS NULL OR rrf_k < 1 OR rrf_k > 100000 THEN
+        RAISE EXCEPTION 'pgcontext.hybrid_search: rrf_k must be between 1 and 100000, not %',
+            rrf_k USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF dense_weight IS NULL OR NOT dense_weight BETWEEN 0 AND 1e6 THEN
         RAISE EXCEPTION 'pgcontext.hybrid_search: dense_weight must be between 0 and 1e6, not %',

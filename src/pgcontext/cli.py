@@ -21,11 +21,19 @@ from pgcontext.config import Settings, known_secrets
 from pgcontext.errors import ModelLoadError, PgContextError
 from pgcontext.ingest.pipeline import IngestReport
 from pgcontext.ingest.sources import JsonlFields, check_paths
+from pgcontext.limits import (
+    BUDGET_RANGE,
+    DEFAULT_BUDGET_TOKENS,
+    DEFAULT_CONTEXT_K,
+    MAX_ANSWER_TOKENS,
+    MAX_EF_SEARCH,
+    MAX_K,
+    check_query,
+)
 from pgcontext.progress import IngestProgress
 from pgcontext.redact import RedactingFilter, redact_secrets, redact_url
 from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH
 from pgcontext.retrieve.filters import compile_filter, parse_filter_json
-from pgcontext.retrieve.limits import check_query
 from pgcontext.retrieve.options import DEFAULT_MODE, MODES, RERANK_DEPTH, SearchOptions
 from pgcontext.store import Store
 
@@ -134,7 +142,7 @@ def _search_options(func: F) -> F:
         ),
         click.option(
             "--ef-search",
-            type=click.IntRange(1, 1000),
+            type=click.IntRange(1, MAX_EF_SEARCH),
             default=DEFAULT_EF_SEARCH,
             show_default=True,
             help="HNSW search breadth in dense mode: higher is more exact and slower.",
@@ -541,7 +549,7 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
 @click.argument("query", callback=_check_query)
 @_collection_option
 @click.option(
-    "-k", type=click.IntRange(1, 1000), default=10, show_default=True, help="How many chunks."
+    "-k", type=click.IntRange(1, MAX_K), default=10, show_default=True, help="How many chunks."
 )
 @_filter_option
 @_search_options
@@ -583,16 +591,16 @@ def _context_options(func: F) -> F:
         _collection_option,
         click.option(
             "--budget",
-            type=click.IntRange(16, 1_000_000),
-            default=2000,
+            type=click.IntRange(*BUDGET_RANGE),
+            default=DEFAULT_BUDGET_TOKENS,
             show_default=True,
             help="Most tokens for the whole messages (system + user), as the chat model "
             "counts them.",
         ),
         click.option(
             "-k",
-            type=click.IntRange(1, 1000),
-            default=20,
+            type=click.IntRange(1, MAX_K),
+            default=DEFAULT_CONTEXT_K,
             show_default=True,
             help="Chunks to retrieve before fitting the budget.",
         ),
@@ -711,7 +719,7 @@ def _print_messages(result: Any) -> None:
 )
 @click.option(
     "--max-tokens",
-    type=click.IntRange(1, 100_000),
+    type=click.IntRange(1, MAX_ANSWER_TOKENS),
     default=256,
     show_default=True,
     help="Most tokens in the answer.",
@@ -973,7 +981,7 @@ def _reranker() -> Any:
 )
 @click.option(
     "--budget",
-    type=click.IntRange(16, 1_000_000),
+    type=click.IntRange(*BUDGET_RANGE),
     default=1500,
     show_default=True,
     help="Token budget of the assembled messages.",

@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -19,7 +19,7 @@ from pgcontext import catalog
 from pgcontext.arguments import check_text
 from pgcontext.catalog import CollectionInfo, CollectionSettings
 from pgcontext.config import Settings, apply_offline_mode
-from pgcontext.context.assemble import ContextResult, assemble_context
+from pgcontext.context.assemble import ContextResult, assemble_context, check_order
 from pgcontext.context.template import SystemTemplate
 from pgcontext.db import migrate
 from pgcontext.db.connection import open_pool
@@ -40,6 +40,16 @@ from pgcontext.ingest.imports import Importer
 from pgcontext.ingest.pipeline import IngestReport, Outcome, Progress
 from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem, iter_documents
 from pgcontext.ingest.worker import Worker, WorkerOptions
+from pgcontext.limits import (
+    BUDGET_RANGE,
+    DEFAULT_BUDGET_TOKENS,
+    DEFAULT_CONTEXT_K,
+    MAX_ANSWER_TOKENS,
+    MAX_EF_SEARCH,
+    MAX_K,
+    check_int,
+    check_query,
+)
 from pgcontext.llm.answer import DEFAULT_MAX_TOKENS, Answer, AnswerStream, ChatModel
 from pgcontext.llm.client import ChatClient
 from pgcontext.llm.tokenizer import ContentCounter, TokenCounter, default_tokenizer, load_tokenizer
@@ -48,7 +58,6 @@ from pgcontext.retrieve.filters import compile_filter
 from pgcontext.retrieve.hit import Hit
 from pgcontext.retrieve.hybrid import Fusion
 from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1
-from pgcontext.retrieve.limits import BUDGET_RANGE, MAX_K, check_int, check_query
 from pgcontext.retrieve.options import DEFAULT_MODE, SearchOptions
 from pgcontext.retrieve.pipeline import first_stage, retrieve
 from pgcontext.retrieve.rerank import Reranker, apply_rerank
@@ -388,11 +397,19 @@ class Store:
         options: SearchOptions,
         model: str | None,
     ) -> tuple[list[Hit], Embedder | None]:
-        check_text(query, "query")
-        catalog.validate_name(collection)
-        check_int("k", k, 1, MAX_K)
-        check_query(query)
-        filter_path = compile_filter(filter)  # bad input fails before any model loads
+        filter_path = _check_request(collection, query, k, filter)
+        return self._retrieve_checked(collection, query, k, filter_path, options, model)
+
+    def _retrieve_checked(
+        self,
+        collection: str,
+        query: str,
+        k: int,
+        filter_path: str | None,
+        options: SearchOptions,
+        model: str | None,
+    ) -> tuple[list[Hit], Embedder | None]:
+        """`_retrieve` once `_check_request` has passed."""
         info = self.collection(collection)
         with self._models:
             embedder = self.collection_embedder(info, model) if options.needs_query_vector else None
@@ -446,9 +463,7 @@ class Store:
     ) -> list[Hit]:
         """The options' first stage alone, with the query already embedded (evaluation,
         vectors made elsewhere): no MMR, no rerank, no model call."""
-        check_int("k", k, 1, MAX_K)
-        check_text(query, "query")
-        catalog.validate_name(collection)
+        _check_request(collection, query, k, None)
         with self._pool.connection() as conn:
             return first_stage(
                 conn,
@@ -470,7 +485,9 @@ class Store:
         ef_search: int = DEFAULT_EF_SEARCH,
     ) -> list[Hit]:
         catalog.validate_name(collection)
-        # A thin pass-through: pgcontext.search checks k and ef_search itself.
+        # Checked here too: a k beyond int4 would find no SQL function (a raw psycopg error).
+        check_int("k", k, 1, MAX_K)
+        check_int("ef_search", ef_search, 1, MAX_EF_SEARCH)
         with self._pool.connection() as conn:
             return dense_search(
                 conn, collection, vector, k=k, filter_path=filter_path, ef_search=ef_search
@@ -481,8 +498,8 @@ class Store:
         prompt: str,
         collection: str,
         *,
-        budget_tokens: int = 2000,
-        k: int = 20,
+        budget_tokens: int = DEFAULT_BUDGET_TOKENS,
+        k: int = DEFAULT_CONTEXT_K,
         filter: Mapping[str, Any] | None = None,
         instructions: str | None = None,
         template: SystemTemplate | str | None = None,
@@ -498,17 +515,18 @@ class Store:
         $prompt) shapes the system message; `order="document"` shows the chosen passages
         in document order.
         """
-        check_int("budget_tokens", budget_tokens, *BUDGET_RANGE)  # before any search
-        check_text(prompt, "prompt")
-        catalog.validate_name(collection)
+        filter_path = _check_request(collection, prompt, k, filter, what="prompt")
+        check_int("budget_tokens", budget_tokens, *BUDGET_RANGE)
         if instructions is not None:
             check_text(instructions, "instructions")
         if isinstance(template, str):
             template = SystemTemplate(template)
         if template is not None:
             check_text(template.text, template.origin)
+        check_order(order)  # every argument checked: now the tokenizer, then the search
         counter = self.tokenizer(tokenizer, collection)
-        hits, _ = self._retrieve(collection, prompt, k, filter, options or SearchOptions(), None)
+        search = options or SearchOptions()
+        hits, _ = self._retrieve_checked(collection, prompt, k, filter_path, search, None)
         with self._models:
             return assemble_context(
                 prompt,
@@ -548,16 +566,26 @@ class Store:
 
     def chat_model(self, *, local: bool = False) -> ChatModel:
         """The bundled local model, else the endpoint PGCONTEXT_LLM_URL names."""
-        if local:
-            from pgcontext.llm.local import LocalChat
+        return self._chat_loader(local)()
 
-            return LocalChat(self.settings.models_dir)
-        if self.settings.llm is None:
+    def _chat_loader(self, local: bool) -> Callable[[], ChatModel]:
+        """What loads the chat model; a missing endpoint is an error now, the load later."""
+        if local:
+            models_dir = self.settings.models_dir
+
+            def load_local() -> ChatModel:
+                from pgcontext.llm.local import LocalChat
+
+                return LocalChat(models_dir)
+
+            return load_local
+        llm = self.settings.llm
+        if llm is None:
             raise LlmError(
                 "no chat model: set PGCONTEXT_LLM_URL (and PGCONTEXT_LLM_MODEL) to an "
                 "OpenAI-compatible endpoint, or use the bundled local model (--local)"
             )
-        return ChatClient(self.settings.llm)
+        return lambda: ChatClient(llm)
 
     def ask_stream(
         self,
@@ -570,11 +598,12 @@ class Store:
         **context: Any,
     ) -> AnswerStream:
         """Assemble the context (keyword arguments as `context`), then stream the answer."""
-        if not 1 <= max_tokens <= 100_000:
-            raise ConfigError(f"max_tokens must be between 1 and 100000, not {max_tokens}")
-        check_text(prompt, "prompt")  # before a local chat model loads
-        chat = model or self.chat_model(local=local)
-        return AnswerStream(chat, self.context(prompt, collection, **context), max_tokens)
+        check_int("max_tokens", max_tokens, 1, MAX_ANSWER_TOKENS)
+        given = model
+        load_chat = self._chat_loader(local) if given is None else lambda: given
+        # The context checks every argument before any work; the model loads after it.
+        result = self.context(prompt, collection, **context)
+        return AnswerStream(load_chat(), result, max_tokens)
 
     def ask(
         self,
@@ -635,6 +664,23 @@ class Store:
                 ],
             },
         }
+
+
+def _check_request(
+    collection: str,
+    query: str,
+    k: int,
+    filter: Mapping[str, Any] | None,
+    *,
+    what: str = "query",
+) -> str | None:
+    """Check the arguments every search, context and answer shares, before any model,
+    tokenizer or database work; the filter compiled to its jsonpath (None: no filter)."""
+    check_query(query)
+    check_text(query, what)
+    catalog.validate_name(collection)
+    check_int("k", k, 1, MAX_K)
+    return compile_filter(filter)
 
 
 def _run_progress(report: IngestReport, progress: Progress | None) -> Progress | None:

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import psycopg
 import pytest
 
-from pgcontext import CollectionSettings, ConfigError, SourceDocument, Store
+from pgcontext import (
+    CollectionSettings,
+    ConfigError,
+    FilterError,
+    QueryError,
+    SourceDocument,
+    Store,
+)
 from pgcontext.errors import CollectionExistsError
 
 NOT_UTF8 = "zebra\udcff"  # what Python makes of the argument $'zebra\xff' (surrogateescape)
@@ -129,3 +137,67 @@ def test_hnsw_settings_out_of_range_are_refused(store: Store) -> None:
     with pytest.raises(ConfigError, match="HNSW m 200 and ef_construction 64"):
         store.create_collection("zoo", settings=CollectionSettings(hnsw_m=200))
     assert store.collections() == []
+
+
+ABSENT_TOKENIZER = "/nonexistent/pgcontext-tokenizer"  # loading it would fail
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"k": 0}, ConfigError, "k must be between 1 and 1000, not 0"),
+        ({"budget_tokens": 5}, ConfigError, "budget_tokens must be between 16 and 1000000"),
+        ({"order": "random"}, ConfigError, "passage order 'random' is not one of"),
+        ({"filter": {"a": {"$bad": 1}}}, FilterError, "bad"),
+        ({"prompt": "w " * 6000}, QueryError, "the query has 12,000 characters"),
+        ({"collection": "bad name"}, ConfigError, "collection name 'bad name' is invalid"),
+    ],
+    ids=["k", "budget", "order", "filter", "long-prompt", "name"],
+)
+def test_context_checks_every_argument_before_loading_its_tokenizer(
+    store: Store, arguments: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    store.ingest("zoo", DOCS)
+    call = {"prompt": "zebra", "collection": "zoo", "tokenizer": ABSENT_TOKENIZER, **arguments}
+    with pytest.raises(error, match=message):
+        store.context(call.pop("prompt"), call.pop("collection"), **call)
+
+
+class _CountingLocalChat:
+    """Stands in for the bundled local model: counts the loads that should not happen."""
+
+    loads = 0
+
+    def __init__(self, models_dir: Any) -> None:
+        type(self).loads += 1
+        raise AssertionError("the local chat model was loaded")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        ({"k": 1001}, ConfigError, "k must be between 1 and 1000, not 1001"),
+        ({"budget_tokens": 2**40}, ConfigError, "budget_tokens must be between 16 and"),
+        ({"prompt": "w " * 6000}, QueryError, "the query has 12,000 characters"),
+        ({"collection": "zoo\n"}, ConfigError, r"collection name 'zoo\\n' is invalid"),
+        ({"tokenizer": ABSENT_TOKENIZER, "k": 0}, ConfigError, "k must be between"),
+        ({"max_tokens": 0}, ConfigError, "max_tokens must be between 1 and 100000, not 0"),
+    ],
+    ids=["k", "budget", "long-prompt", "name", "tokenizer-and-k", "max-tokens"],
+)
+def test_ask_checks_every_argument_before_loading_the_local_model(
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    arguments: dict[str, Any],
+    error: type[Exception],
+    message: str,
+) -> None:
+    import pgcontext.llm.local
+
+    monkeypatch.setattr(pgcontext.llm.local, "LocalChat", _CountingLocalChat)
+    monkeypatch.setattr(_CountingLocalChat, "loads", 0)
+    store.ingest("zoo", DOCS)
+    call = {"prompt": "zebra", "collection": "zoo", **arguments}
+    with pytest.raises(error, match=message):
+        store.ask(call.pop("prompt"), call.pop("collection"), local=True, **call)
+    assert _CountingLocalChat.loads == 0

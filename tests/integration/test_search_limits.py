@@ -1,7 +1,7 @@
 """Search parameters out of range are clear errors at every face, with the same limits.
 
 The SQL functions refuse NULL, NaN and out-of-range parameters with an exception that names
-the parameter; the Python API checks first (pgcontext.retrieve.limits) with the same numbers,
+the parameter; the Python API checks first (pgcontext.limits) with the same numbers,
 so neither gives NaN scores, a raw DivisionByZero or a stack-depth error.
 """
 
@@ -16,15 +16,15 @@ import psycopg
 import pytest
 
 from pgcontext import ConfigError, FilterError, QueryError, SourceDocument, Store
-from pgcontext.retrieve.hybrid import Fusion
-from pgcontext.retrieve.limits import (
+from pgcontext.limits import (
     B_RANGE,
     K1_RANGE,
     MAX_CANDIDATES,
     MAX_QUERY_CHARS,
     MAX_WEIGHT,
-    MIN_RRF_K,
+    RRF_K_RANGE,
 )
+from pgcontext.retrieve.hybrid import Fusion
 from pgcontext.retrieve.options import SearchOptions
 
 DOCS = {
@@ -86,12 +86,12 @@ def vector(values: list[float] | None = None) -> str:
         (
             "SELECT * FROM pgcontext.hybrid_search('c', 'cat', %s::vector, 10, NULL, 100, -1)",
             (vector(),),
-            "rrf_k must be at least 1, not -1",
+            "rrf_k must be between 1 and 100000, not -1",
         ),
         (
             "SELECT * FROM pgcontext.hybrid_search('c', 'cat', %s::vector, 10, NULL, 100, NULL)",
             (vector(),),
-            "rrf_k must be at least 1",
+            "rrf_k must be between 1 and 100000",
         ),
         (
             "SELECT * FROM pgcontext.hybrid_search('c', 'cat', %s::vector, 10, NULL, 100, 60,"
@@ -155,7 +155,8 @@ EDGES = [
     (keyword(b=B_RANGE[0]), keyword(b=B_RANGE[0] - 0.01)),
     (keyword(b=B_RANGE[1]), keyword(b=B_RANGE[1] + 0.01)),
     (hybrid(candidates=MAX_CANDIDATES), hybrid(candidates=MAX_CANDIDATES + 1)),
-    (hybrid(rrf_k=MIN_RRF_K), hybrid(rrf_k=MIN_RRF_K - 1)),
+    (hybrid(rrf_k=RRF_K_RANGE[0]), hybrid(rrf_k=RRF_K_RANGE[0] - 1)),
+    (hybrid(rrf_k=RRF_K_RANGE[1]), hybrid(rrf_k=RRF_K_RANGE[1] + 1)),
     (hybrid(dense=0, keyword=MAX_WEIGHT), hybrid(dense=0, keyword=MAX_WEIGHT * 1.01)),
     (hybrid(dense=0), hybrid(dense=-0.01)),
 ]
@@ -176,8 +177,9 @@ def test_sql_and_python_limits_agree(
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        (lambda: Fusion(rrf_k=-1), "RRF k must be at least 1, not -1"),
-        (lambda: Fusion(rrf_k=0), "RRF k must be at least 1, not 0"),
+        (lambda: Fusion(rrf_k=-1), "RRF k must be between 1 and 100000, not -1"),
+        (lambda: Fusion(rrf_k=0), "RRF k must be between 1 and 100000, not 0"),
+        (lambda: Fusion(rrf_k=2**40), "RRF k must be between 1 and 100000, not 1099511627776"),
         (lambda: Fusion(rrf_k=1.5), "RRF k must be an integer, not 1.5"),
         (lambda: Fusion(dense_weight=NAN), "dense weight must be a finite number .* not nan"),
         (lambda: Fusion(keyword_weight=-1), "keyword weight must be a finite number"),
@@ -238,3 +240,25 @@ def test_filter_limits_through_the_api(store: Store) -> None:
         store.search("c", "cat", filter=deep, mode="keyword")
     hits = store.search("c", "cat", filter={"n": {"$nin": list(range(1000))}}, mode="keyword")
     assert hits
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda s: s.search_vector("c", np.ones(16), k=2**40), "k must be between 1 and 1000"),
+        (
+            lambda s: s.search_vector("c", np.ones(16), ef_search=2**31),
+            "ef_search must be between 1 and 1000",
+        ),
+        (lambda s: s.ask("cat", "c", max_tokens=2**40), "max_tokens must be between 1 and"),
+        (lambda s: s.ask("cat", "c", max_tokens=NAN), "max_tokens must be an integer"),
+    ],
+    ids=["vector-k", "vector-ef-search", "max-tokens", "max-tokens-nan"],
+)
+def test_integers_beyond_int4_are_refused_naming_them(
+    store: Store, call: Any, message: str
+) -> None:
+    """An integer beyond int4 finds no SQL function (a raw psycopg error): refused first."""
+    store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
+    with pytest.raises(ConfigError, match=message):
+        call(store)

@@ -298,11 +298,19 @@ def test_prune_is_skipped_when_an_input_failed(store: Store, tmp_path: Path) -> 
     assert any(h.source.endswith("cats.txt") for h in store.search("animals", "cats", k=5))
 
 
-def test_k_is_bounded_in_sql(store: Store, tmp_path: Path) -> None:
+def test_k_is_bounded_in_sql(store: Store, tmp_path: Path, db_url: str) -> None:
     store.ingest("animals", [write_files(tmp_path / "docs", dict(ANIMALS))])
     assert len(store.search("animals", "cats", k=1000)) == 3
     with pytest.raises(ConfigError, match="k must be between 1 and 1000, not 1001"):
         store.search("animals", "cats", k=1001)
     vector = store.embedder().embed_query("cats")
-    with pytest.raises(psycopg.errors.InvalidParameterValue, match="between 1 and 1000"):
+    with pytest.raises(ConfigError, match="k must be between 1 and 1000, not 1001"):
         store.search_vector("animals", vector, k=1001)
+    with (
+        psycopg.connect(db_url) as conn,
+        pytest.raises(psycopg.errors.InvalidParameterValue, match="between 1 and 1000"),
+    ):
+        conn.execute(
+            "SELECT * FROM pgcontext.search('animals', %s::vector, 1001)",
+            (str([float(x) for x in vector.flat]),),
+        )

@@ -296,7 +296,8 @@ class TestLinksAndSpecialFiles:
         documents, problems = _read(tmp_path, os.fsdecode(bad))
         assert [d.title for d in documents] == ["ok"]
         shown = f"{tmp_path.as_posix()}/caf\\xe9.txt"
-        reason = "file name is not valid UTF-8: rename it to UTF-8"
+        at = len(f"{tmp_path.as_posix()}/caf")
+        reason = f"file name is not valid UTF-8 (byte 0xe9 at character {at}); rename it to UTF-8"
         assert problems == [SourceProblem(shown, reason)] * 2
         json.dumps([p.source for p in problems], ensure_ascii=False).encode("utf-8")
 

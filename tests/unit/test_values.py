@@ -7,15 +7,9 @@ from typing import Any
 
 import pytest
 
-from pgcontext.ingest.values import (
-    INT4_MAX,
-    INT64_MAX,
-    INT64_MIN,
-    MAX_JSON_DEPTH,
-    check_embedding,
-    check_int4,
-    check_json_value,
-)
+from pgcontext.errors import QueryError
+from pgcontext.ingest.values import check_embedding, check_int4, check_json_value
+from pgcontext.limits import INT4_MAX, INT64_MAX, INT64_MIN, MAX_JSON_DEPTH, check_query_vector
 
 
 def _nested(levels: int) -> Any:
@@ -51,7 +45,7 @@ def test_values_that_come_back_exactly_are_accepted(value: Any) -> None:
         ({"a": [[[[[[[[2**64]]]]]]]]}, "metadata['a'][0][0][0][0][0]…: integer 184467"),
         ({1: "x"}, "metadata: key 1 is not a string"),
         ({"a\x00": "x"}, "metadata: key 'a\\x00' contains a NUL character"),
-        ({"a": "\ud800"}, "metadata['a'] contains a lone UTF-16 surrogate"),
+        ({"a": "\ud800"}, "metadata['a'] is not valid UTF-8 (lone UTF-16 surrogate U+D800"),
         ({"a": {1, 2}}, "metadata['a']: a Python set is not a JSON value"),
         ({"a": b"x"}, "metadata['a']: a Python bytes is not a JSON value"),
     ],
@@ -79,7 +73,7 @@ def test_int4_range() -> None:
 def test_embeddings() -> None:
     assert check_embedding([0.0, 1.0, -1e19]) is None
     assert check_embedding([1.0, 3.5e38]) == "embedding component 1 is 3.5e+38, beyond float32"
-    assert check_embedding([1.0, math.nan]) == "embedding component 1 is nan, beyond float32"
+    assert check_embedding([1.0, math.nan]) == "embedding component 1 is nan: NaN or infinite"
     assert check_embedding([1, 10**39]) == (
         "embedding component 1 is 1000000000000000000000000000000000000000, beyond float32"
     )
@@ -88,3 +82,18 @@ def test_embeddings() -> None:
     )
     assert check_embedding([0, 0]) is not None and "all zeros" in str(check_embedding([0, 0]))
     assert "too large" in str(check_embedding([3e38, 3e38]))
+
+
+@pytest.mark.parametrize(
+    "vector",
+    [[3e38, 3e38], [1e-30, 1e-30], [1.0, 3.5e38], [1.0, math.inf], [0.0, 0.0]],
+    ids=["norm-overflows", "norm-underflows", "component-overflows", "infinite", "zeros"],
+)
+def test_a_query_vector_follows_the_embedding_rule(vector: list[float]) -> None:
+    """One vector rule: a query vector pgvector could not take a cosine with is refused,
+    with the same reason as a stored embedding."""
+    reason = check_embedding(vector)
+    assert reason is not None and reason.startswith("embedding")
+    with pytest.raises(QueryError) as caught:
+        check_query_vector(vector)
+    assert str(caught.value) == "the query vector" + reason.removeprefix("embedding")

@@ -21,8 +21,8 @@ from typing import Any, TypeAlias
 from pgcontext.context.neutralise import neutraliser
 from pgcontext.context.template import DEFAULT, SystemTemplate
 from pgcontext.errors import BudgetError, ConfigError
+from pgcontext.limits import BUDGET_RANGE, check_int
 from pgcontext.retrieve.hit import Hit
-from pgcontext.retrieve.limits import check_int
 
 TokenCount: TypeAlias = Callable[[str], int]
 """Counts the tokens of one message content, as the chat model will."""
@@ -292,6 +292,12 @@ def content_tokens(count_tokens: TokenCount) -> MessageCount:
 Fits: TypeAlias = Callable[[Sequence[Passage]], bool]
 
 
+def check_order(order: str) -> None:
+    """Raise ConfigError unless `order` is one of ORDERS."""
+    if order not in ORDERS:
+        raise ConfigError(f"passage order {order!r} is not one of {', '.join(ORDERS)}")
+
+
 def assemble_context(
     prompt: str,
     hits: Sequence[Hit],
@@ -320,9 +326,10 @@ def assemble_context(
     names the chat tokenizer's own, added to the turn markers of common model families.
     Tokens are counted on the neutralised text; citations keep the document's spans.
     """
-    if order not in ORDERS:
-        raise ConfigError(f"passage order {order!r} is not one of {', '.join(ORDERS)}")
-    check_int("budget_tokens", budget_tokens, 1)  # NaN would silently choose nothing
+    check_order(order)
+    # NaN would silently choose nothing. The lower bound is 1, not BUDGET_RANGE's: a direct
+    # caller counting its own units (words, in the tests) may assemble tiny contexts.
+    check_int("budget_tokens", budget_tokens, 1, BUDGET_RANGE[1])
     if count_messages is None:
         if count_tokens is None:
             raise ValueError("assemble_context needs count_tokens or count_messages")

@@ -19,7 +19,8 @@ from pgcontext.ingest import queue, writer
 from pgcontext.ingest.chunking import Chunk
 from pgcontext.ingest.pipeline import IngestReport, Outcome, check_storable
 from pgcontext.ingest.sources import PrecomputedChunk, SourceDocument, SourceProblem
-from pgcontext.ingest.values import INT4_MAX, check_embedding, check_int4, check_text
+from pgcontext.ingest.values import check_embedding, check_int4, check_text
+from pgcontext.limits import INT4_MAX
 
 Conn = psycopg.Connection[Any]
 Item = SourceDocument | SourceProblem

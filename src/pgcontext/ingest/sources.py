@@ -22,6 +22,7 @@ import orjson
 
 from pgcontext.errors import ConfigError, SourceError
 from pgcontext.ingest.parsing import decode_text, html_to_text, markdown_title, normalise_newlines
+from pgcontext.limits import text_problem
 
 __all__ = [
     "JsonlFields",
@@ -334,11 +335,10 @@ def _follow(path: Path) -> tuple[Path, int] | SourceProblem:
 
     Only lstat and stat are used: nothing is opened, so a FIFO cannot block the run.
     """
-    try:
-        path.as_posix().encode("utf-8")
-    except UnicodeEncodeError:  # a byte that is not UTF-8, as a lone surrogate (PEP 383)
+    problem = text_problem(path.as_posix(), fix="rename it to UTF-8")
+    if problem is not None:  # a byte that is not UTF-8, as a lone surrogate (PEP 383)
         shown = os.fsencode(path).decode("utf-8", "backslashreplace")
-        return SourceProblem(shown, "file name is not valid UTF-8: rename it to UTF-8")
+        return SourceProblem(shown, f"file name {problem}")
     try:
         mode = path.stat().st_mode  # follows symlinks
     except OSError as exc:

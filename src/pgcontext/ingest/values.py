@@ -4,7 +4,7 @@ A value is accepted only if it survives jsonb (or its int4/vector column) and th
 `pgcontext export` unchanged; anything else is refused for its own record, with the reason,
 before it can fail a whole batch in PostgreSQL or an export halfway through.
 
-The limits, stated once:
+The limits, stated once in pgcontext.limits:
 - integers: signed 64-bit (`INT64_MIN`..`INT64_MAX`); the export's JSON writer stops there;
 - other numbers: finite doubles of magnitude below 2**63 (jsonb hands a large double back as
   an integer of all its digits, so the integer limit applies to it too);
@@ -23,13 +23,17 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
-INT4_MAX = 2**31 - 1
-MAX_JSON_DEPTH = 64
-MAX_METADATA_BYTES = 1_000_000
+from pgcontext.limits import (
+    INT4_MAX,
+    INT64_MAX,
+    INT64_MIN,
+    MAX_JSON_DEPTH,
+    MAX_METADATA_BYTES,
+    int_problem,
+    shown_int,
+    text_problem,
+    vector_problem,
+)
 
 _PATH_LEVELS = 6  # levels of a path named in a reason
 
@@ -37,16 +41,10 @@ _PATH_LEVELS = 6  # levels of a path named in a reason
 def check_text(value: str, where: str) -> str | None:
     """Why PostgreSQL cannot store the string `value` (named `where`), or None.
 
-    JSON escapes let NUL characters and lone surrogates past the UTF-8 check of a file:
-    text columns reject NUL, jsonb rejects \\u0000, and neither encodes a lone surrogate.
+    JSON escapes let NUL characters and lone surrogates past the UTF-8 check of a file.
     """
-    if "\x00" in value:
-        return f"{where} contains a NUL character, which PostgreSQL cannot store"
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return f"{where} contains a lone UTF-16 surrogate (\\ud800-\\udfff)"
-    return None
+    problem = text_problem(value)
+    return None if problem is None else f"{where} {problem}"
 
 
 def check_json_value(
@@ -68,31 +66,14 @@ def check_json_value(
 
 def check_int4(value: int, where: str) -> str | None:
     """Why `value` does not fit an int4 column as a count or position, or None."""
-    if not 0 <= value <= INT4_MAX:
-        return f"{where} is {value}; it must be a whole number from 0 to {INT4_MAX}"
-    return None
+    if int_problem(where, value, 0, INT4_MAX) is None:
+        return None
+    return f"{where} is {value}; it must be a whole number from 0 to {INT4_MAX}"
 
 
 def check_embedding(vector: Sequence[float]) -> str | None:
     """Why `vector` cannot be stored as a usable float32 embedding, or None."""
-    try:
-        wide = np.asarray(vector, dtype=np.float64)
-    except OverflowError:  # an integer beyond any double
-        index = next(i for i, x in enumerate(vector) if _beyond_double(x))
-        return f"embedding component {index} is {_number(vector[index])}, beyond float32"
-    with np.errstate(over="ignore", invalid="ignore"):
-        narrow = wide.astype(np.float32)
-        bad = np.flatnonzero(~np.isfinite(narrow))
-        if bad.size:
-            index = int(bad[0])
-            return f"embedding component {index} is {_number(vector[index])}, beyond float32"
-        # pgvector sums the squares in float32: the norm must be neither 0 nor infinite.
-        squared = np.dot(narrow, narrow)
-    if squared == 0:
-        return "embedding is all zeros (or too close to zero): cosine similarity is undefined"
-    if not np.isfinite(squared):
-        return "embedding's components are too large: the sum of their squares overflows float32"
-    return None
+    return vector_problem(vector, "embedding")
 
 
 def _check(value: Any, where: str, depth: int, max_depth: int) -> str | None:
@@ -104,7 +85,7 @@ def _check(value: Any, where: str, depth: int, max_depth: int) -> str | None:
         if INT64_MIN <= value <= INT64_MAX:
             return None
         return (
-            f"{where}: integer {_shown(value)} is outside the signed 64-bit range;"
+            f"{where}: integer {shown_int(value)} is outside the signed 64-bit range;"
             " write it as a string"
         )
     if isinstance(value, float):
@@ -142,22 +123,3 @@ def _inside(where: str, step: str, depth: int) -> str:
     if depth < _PATH_LEVELS:
         return where + step
     return where if where.endswith("…") else where + "…"
-
-
-def _beyond_double(value: Any) -> bool:
-    try:
-        float(value)
-    except OverflowError:
-        return True
-    return False
-
-
-def _number(value: Any) -> str:
-    return _shown(value) if isinstance(value, int) else repr(value)
-
-
-def _shown(number: int) -> str:
-    """The number itself when short, else its length (str() of a huge int may refuse)."""
-    if number.bit_length() <= 132:  # at most 40 digits
-        return str(number)
-    return f"of about {int(number.bit_length() * math.log10(2)) + 1} digits"

@@ -7,8 +7,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from pgcontext.limits import check_query_vector
 from pgcontext.retrieve.hit import Hit
-from pgcontext.retrieve.limits import check_query_vector
 
 Conn = psycopg.Connection[Any]
 

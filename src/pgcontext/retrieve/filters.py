@@ -40,7 +40,7 @@ and ``!(unknown)`` is still unknown, so ``$ne``/``$not`` would silently drop row
 filter expression unknown counts as false, so every compiled predicate is strictly true or
 false.
 
-Limits (pgcontext.retrieve.limits) keep a filter within what PostgreSQL evaluates: nesting,
+Limits (pgcontext.limits) keep a filter within what PostgreSQL evaluates: nesting,
 values per ``$in``, comparisons in all and digits of an integer; each is a FilterError that
 names the key.
 """
@@ -55,12 +55,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pgcontext.errors import FilterError
-from pgcontext.retrieve.limits import (
+from pgcontext.limits import (
     MAX_FILTER_DEPTH,
     MAX_FILTER_JSON_DEPTH,
     MAX_FILTER_TERMS,
     MAX_IN_VALUES,
     MAX_NUMBER_DIGITS,
+    text_problem,
 )
 
 __all__ = ["MAX_DEPTH", "compile_filter", "parse_filter_json"]
@@ -301,13 +302,9 @@ def _int_literal(key: str, op: str, value: int) -> str:
 
 
 def _string_literal(key: str, op: str, value: str) -> str:
-    # PostgreSQL text cannot hold NUL, and a lone surrogate is not a character.
-    if "\x00" in value:
-        raise FilterError(f"key {key!r}: {op} value {_show(value)} contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise FilterError(f"key {key!r}: {op} value {_show(value)} is not valid Unicode") from exc
+    problem = text_problem(value)
+    if problem is not None:
+        raise FilterError(f"key {key!r}: {op} value {_show(value)} {problem}")
     # JSON escapes (\" \\ \n \uXXXX, surrogate pairs) are all valid jsonpath escapes.
     return json.dumps(value, ensure_ascii=True)
 

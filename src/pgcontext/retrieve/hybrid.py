@@ -9,17 +9,17 @@ import psycopg
 from psycopg.rows import dict_row
 
 from pgcontext.errors import ConfigError
-from pgcontext.retrieve.dense import hits_from_rows
-from pgcontext.retrieve.hit import Hit
-from pgcontext.retrieve.limits import (
+from pgcontext.limits import (
     MAX_CANDIDATES,
     MAX_WEIGHT,
-    MIN_RRF_K,
+    RRF_K_RANGE,
     check_float,
     check_int,
     check_query,
     check_query_vector,
 )
+from pgcontext.retrieve.dense import hits_from_rows
+from pgcontext.retrieve.hit import Hit
 
 Conn = psycopg.Connection[Any]
 
@@ -34,7 +34,7 @@ class Fusion:
     candidates: int = 100
 
     def __post_init__(self) -> None:
-        check_int("RRF k", self.rrf_k, MIN_RRF_K)
+        check_int("RRF k", self.rrf_k, *RRF_K_RANGE)
         check_float("dense weight", self.dense_weight, 0.0, MAX_WEIGHT)
         check_float("keyword weight", self.keyword_weight, 0.0, MAX_WEIGHT)
         if self.dense_weight == 0 and self.keyword_weight == 0:

@@ -7,9 +7,9 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from pgcontext.limits import check_query
 from pgcontext.retrieve.dense import hits_from_rows
 from pgcontext.retrieve.hit import Hit
-from pgcontext.retrieve.limits import check_query
 
 Conn = psycopg.Connection[Any]
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pgcontext.errors import ConfigError
-from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH
-from pgcontext.retrieve.hybrid import Fusion
-from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1
-from pgcontext.retrieve.limits import (
+from pgcontext.limits import (
     B_RANGE,
     K1_RANGE,
     MAX_EF_SEARCH,
@@ -16,6 +13,9 @@ from pgcontext.retrieve.limits import (
     check_float,
     check_int,
 )
+from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH
+from pgcontext.retrieve.hybrid import Fusion
+from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1
 from pgcontext.retrieve.rerank import RERANK_FUSIONS
 
 MODES = ("dense", "keyword", "hybrid")
