@@ -435,8 +435,6 @@ def worker(
         _spawn_workers(concurrency - 1, once, lease, backoff, batch_size)
     progress = IngestProgress()
     with _store(batch_size=batch_size) as store:
-        if once:  # someone waits for this run: a database that stays away ends it
-            options.max_outage_seconds = store.settings.db_wait_seconds
         runner = store.worker(options, progress=progress)
         try:
             with _stop_on_signals(runner.stop):

@@ -115,12 +115,14 @@ def _check_llm_url(url: str) -> None:
 
 
 def known_secrets(env: Mapping[str, str] | None = None) -> list[str]:
-    """Every secret value the settings hold (database password, endpoint key), for redaction.
+    """Every secret value the settings hold (database password, endpoint key), for redaction
+    of every line printed or logged: the values, and of an ambiguous password only its tails
+    (its other pieces are for connection errors alone, see `connection.error_text`).
 
     Never raises: it serves the error path, where the settings may be the error."""
     env = os.environ if env is None else env
-    secrets = url_secrets(env.get("PGCONTEXT_DATABASE_URL"))
-    secrets += url_secrets(env.get("PGCONTEXT_LLM_URL"))
+    secrets = url_secrets(env.get("PGCONTEXT_DATABASE_URL"), every_piece=False)
+    secrets += url_secrets(env.get("PGCONTEXT_LLM_URL"), every_piece=False)
     secrets.append(env.get("PGCONTEXT_LLM_API_KEY") or "")
     key_file = env.get("PGCONTEXT_LLM_API_KEY_FILE")
     if key_file:

@@ -108,17 +108,16 @@ def export_to_file(conn: Conn, collection: CollectionInfo, path: Path) -> int:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as out:
-            count = 0
-            for line in export_lines(conn, collection):
-                out.write(line)
-                count += 1
+            count = write_export(conn, collection, out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)
     except BaseException as exc:
         temporary.unlink(missing_ok=True)
         if isinstance(exc, ExportError):
-            raise ExportError(f"{exc}; nothing was written to {path}") from exc
+            # write_export's "incomplete export" is about a stream kept; this file is gone.
+            reason = exc.__cause__ if isinstance(exc.__cause__, ExportError) else exc
+            raise ExportError(f"{reason}; nothing was written to {path}") from exc
         if isinstance(exc, OSError):
             raise ExportError(
                 f"cannot write {path}: {exc.strerror or exc}; nothing was written"

@@ -2,13 +2,18 @@
 
 A raw '@', '/', '?' or '#' in a password makes a URL ambiguous: libpq, urllib and SQLAlchemy
 each split it somewhere else, and an error message may quote any piece. So a URL's
-credentials are everything between '://' and its last '@' (they cover every reading), and
-`url_secrets` lists those pieces, for `redact_secrets` to remove from error text.
+credentials are everything between '://' and its last '@' (they cover every reading).
+A secret value itself is hidden wherever it appears. The pieces of an ambiguous one (a
+`Piece`) are hidden only where a parser would quote them: standing alone, not inside a
+word, unless they are long enough to be no word at all. Every piece goes only into error
+text about that URL (`url_secrets`); a password's tails (what follows each separator, which
+libpq may quote as a host, a port or a query) go into every log line too.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from urllib.parse import unquote, unquote_plus
 
@@ -21,6 +26,13 @@ _AMBIGUOUS = "@:/?#"
 # Shorter values are left alone in free text: removing every "a" would garble messages
 # for no secrecy. (URLs themselves hide their passwords whatever the length.)
 _MIN_SECRET = 2
+# A piece this long is hidden even inside a word; a shorter one only where it stands alone
+# ("ss" in "host 'ss'", not in "class").
+_MIN_PIECE_ANYWHERE = 6
+
+
+class Piece(str):
+    """A part of an ambiguous secret: hidden where it stands alone, or anywhere when long."""
 
 
 def redact_url(text: str, *, keep_user: bool = True) -> str:
@@ -40,19 +52,25 @@ def redact_url(text: str, *, keep_user: bool = True) -> str:
     return f"{scheme}://{credentials}{_redact_query(location)}"
 
 
-def url_secrets(text: str | None) -> list[str]:
-    """The secret values in a URL or key=value string, in every reading of an ambiguous one."""
+def url_secrets(text: str | None, *, every_piece: bool = True) -> list[str]:
+    """The secret values in a URL or key=value string, with the pieces of an ambiguous one.
+
+    `every_piece` (for error text about this URL) adds every piece between separators;
+    without it only the tails, which any message may quote, come with the values."""
     if not text:
         return []
     _, sep, rest = text.partition("://")
     if not sep:
-        return _conninfo_secrets(text)
+        return _conninfo_secrets(text, every_piece)
     secrets: list[str] = []
     credentials, at, location = rest.rpartition("@")
     _, colon, password = credentials.partition(":")
     if at and colon and password:
         secrets += [password, unquote(password)]
-        secrets += [p for p in _split_any(password, _AMBIGUOUS) if len(p) >= _MIN_SECRET]
+        secrets += [Piece(t) for t in _tails(password, _AMBIGUOUS) if len(t) >= _MIN_SECRET]
+        if every_piece:
+            parts = _split_any(password, _AMBIGUOUS)
+            secrets += [Piece(p) for p in parts if len(p) >= _MIN_SECRET]
     _, question, query = location.partition("?")
     for key, value in _query_fields(query) if question else []:
         if key in SECRET_KEYS and value:
@@ -61,10 +79,26 @@ def url_secrets(text: str | None) -> list[str]:
 
 
 def redact_secrets(text: str, secrets: Iterable[str | None]) -> str:
-    """`text` with every occurrence of each secret value (2 characters or more) as ***."""
-    for secret in sorted({s for s in secrets if s and len(s) >= _MIN_SECRET}, key=len)[::-1]:
-        text = text.replace(secret, MASK)
+    """`text` with each secret value (2 characters or more) as ***: a value everywhere, a
+    `Piece` where it stands alone or, when long, everywhere."""
+    kinds: dict[str, bool] = {}  # secret -> only where it stands alone
+    for secret in secrets:
+        if secret and len(secret) >= _MIN_SECRET:
+            alone = isinstance(secret, Piece) and len(secret) < _MIN_PIECE_ANYWHERE
+            kinds[str(secret)] = kinds.get(str(secret), True) and alone
+    for secret in sorted(kinds, key=len, reverse=True):  # the longest first: no half-masks
+        if kinds[secret]:
+            text = _standing_alone(secret).sub(MASK, text)
+        else:
+            text = text.replace(secret, MASK)
     return text
+
+
+def _standing_alone(piece: str) -> re.Pattern[str]:
+    """`piece` not glued to a letter or digit on a side where it starts or ends with one."""
+    before = r"(?<!\w)" if re.match(r"\w", piece[0]) else ""
+    after = r"(?!\w)" if re.match(r"\w", piece[-1]) else ""
+    return re.compile(before + re.escape(piece) + after)
 
 
 class RedactingFilter(logging.Filter):
@@ -105,6 +139,11 @@ def _query_fields(query: str) -> list[tuple[str, str]]:
     return fields
 
 
+def _tails(text: str, separators: str) -> list[str]:
+    """What follows each separator in `text`, to its end."""
+    return [text[i + 1 :] for i, char in enumerate(text) if char in separators]
+
+
 def _split_any(text: str, separators: str) -> list[str]:
     for separator in separators[1:]:
         text = text.replace(separator, separators[0])
@@ -125,7 +164,7 @@ def _redact_conninfo(text: str) -> str:
     return "".join(out)
 
 
-def _conninfo_secrets(text: str) -> list[str]:
+def _conninfo_secrets(text: str, every_piece: bool) -> list[str]:
     fields, failed_at = _conninfo_fields(text)
     secrets: list[str] = []
     for key, start, end in fields:
@@ -134,7 +173,9 @@ def _conninfo_secrets(text: str) -> list[str]:
             secrets += [raw, _unescape(raw)]
     if failed_at is not None:
         rest = text[failed_at:]
-        secrets += [rest.strip(), *(p for p in rest.split() if len(p) >= _MIN_SECRET)]
+        secrets.append(Piece(rest.strip()))
+        if every_piece:
+            secrets += [Piece(p) for p in rest.split() if len(p) >= _MIN_SECRET]
     return secrets
 
 

@@ -37,6 +37,7 @@ from pgcontext.export import export_to_file, write_export
 from pgcontext.ingest import queue, writer
 from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS, enqueue_items
 from pgcontext.ingest.imports import Importer
+from pgcontext.ingest.outage import Outage
 from pgcontext.ingest.pipeline import IngestReport, Outcome, Progress
 from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem, iter_documents
 from pgcontext.ingest.worker import Worker, WorkerOptions
@@ -233,32 +234,34 @@ class Store:
             self.collection_embedder(info, model)  # a wrong model fails before any work
         report = IngestReport(collection)
         run_id = queue.new_run_id()
-        with self._pool.connection() as conn:
-            importer = Importer(
-                conn,
-                info,
-                writer.ts_config_oid(conn, info),
-                # Only imports without token counts need the model (loaded on first use).
-                lambda text: self.collection_embedder(info).count_tokens(text),
-                report,
-            )
-            enqueued = enqueue_items(
-                conn,
-                info.id,
-                items,
-                report,
-                run_id=run_id,
-                importer=importer,
-                job_documents=job_documents,
-            )
+        options = self._bounded(
+            replace(worker_options or WorkerOptions(), once=True, run_id=run_id)
+        )
+        outage = Outage(options.max_outage_seconds, options.poll_seconds)
+        importer = Importer(
+            self._pool,
+            outage,
+            info,
+            outage.run(self._pool, lambda conn: writer.ts_config_oid(conn, info)),
+            # Only imports without token counts need the model (loaded on first use).
+            lambda text: self.collection_embedder(info).count_tokens(text),
+            report,
+        )
+        enqueued = enqueue_items(
+            self._pool,
+            outage,
+            info.id,
+            items,
+            report,
+            run_id=run_id,
+            importer=importer,
+            job_documents=job_documents,
+        )
         report.queued_jobs = enqueued.jobs
         report.expected_documents = len(enqueued.seen)
         if enqueue_only:
             report.seconds = time.perf_counter() - started
             return report
-        options = replace(worker_options or WorkerOptions(), once=True, run_id=run_id)
-        if options.max_outage_seconds is None:
-            options.max_outage_seconds = self.settings.db_wait_seconds
         runner = self.worker(options, progress=_run_progress(report, progress))
         try:
             runner.run()
@@ -281,8 +284,17 @@ class Store:
     def worker(
         self, options: WorkerOptions | None = None, *, progress: Progress | None = None
     ) -> Worker:
-        """A queue worker on this store's pool; `run()` it here, `stop()` it from elsewhere."""
-        return Worker(self._pool, self.collection_embedder, options, progress)
+        """A queue worker on this store's pool; `run()` it here, `stop()` it from elsewhere.
+        With `once` and no `max_outage_seconds`, it waits `settings.db_wait_seconds` for an
+        unreachable database."""
+        return Worker(self._pool, self.collection_embedder, self._bounded(options), progress)
+
+    def _bounded(self, options: WorkerOptions | None) -> WorkerOptions:
+        """`options`, given the settings' bound on outages if someone waits for the run."""
+        options = options or WorkerOptions()
+        if options.once and options.max_outage_seconds is None:
+            return replace(options, max_outage_seconds=self.settings.db_wait_seconds)
+        return options
 
     def work(
         self, options: WorkerOptions | None = None, *, progress: Progress | None = None

@@ -120,3 +120,17 @@ def test_a_database_setting_that_is_no_postgresql_url_says_so(tmp_path: Path, ur
     assert result.exit_code == 1
     assert result.output.startswith("Error: not a PostgreSQL URL: ")
     assert "Pa@ss" not in result.output and "w0rdZ" not in result.output
+
+
+def test_an_error_sharing_letters_with_the_password_is_printed_unchanged(tmp_path: Path) -> None:
+    words = "Passage path: class password missing; Parse error in sslmode"
+    result = invoke(
+        tmp_path,
+        "status",
+        PGCONTEXT_DATABASE_URL="postgresql://alice:Pa@ss:w0rdZ@127.0.0.1:1/db",
+        PGCONTEXT_DB_WAIT_SECONDS=words,
+    )
+    assert result.exit_code == 1
+    assert (
+        result.output == f"Error: PGCONTEXT_DB_WAIT_SECONDS='{words}' is not a number of seconds\n"
+    )

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +16,10 @@ import psycopg
 import pytest
 from psycopg_pool import ConnectionPool
 
-from pgcontext import SourceDocument
+from pgcontext import IngestReport, SourceDocument
 from pgcontext.db import migrate
 from pgcontext.db.connection import configure
+from pgcontext.errors import DatabaseUnavailableError
 from pgcontext.ingest.worker import Worker, WorkerOptions
 from tests.integration.test_worker_processes import (
     ROOT,
@@ -170,3 +172,78 @@ def test_a_daemon_worker_logs_an_outage_once_with_its_duration(
 
 def docs(n: int) -> list[SourceDocument]:
     return [SourceDocument(f"doc-{i}", None, f"text number {i}.", {}) for i in range(n)]
+
+
+def bounded_store(server: Server, tmp_path: Path, db_wait: float) -> Any:
+    store = plugin_store(server.url, tmp_path)
+    store.settings = replace(store.settings, db_wait_seconds=db_wait)
+    return store
+
+
+def test_a_once_worker_from_python_gives_up_after_db_wait(server: Server, tmp_path: Path) -> None:
+    outcome: list[BaseException | IngestReport] = []
+    with bounded_store(server, tmp_path, 1.5) as store:
+        store.ingest("c", docs(3), enqueue_only=True)
+        server.stop()
+        runner = store.worker(WorkerOptions(once=True, poll_seconds=0.2))  # no bound given
+
+        def run() -> None:
+            try:
+                outcome.append(runner.run())
+            except BaseException as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=run, daemon=True)
+        started = time.monotonic()
+        thread.start()
+        thread.join(timeout=20)  # it used to retry for ever
+        runner.stop()
+        assert not thread.is_alive()
+        assert time.monotonic() - started < 15
+    assert len(outcome) == 1 and isinstance(outcome[0], DatabaseUnavailableError), outcome
+    assert "the most this run waits (1.5 s" in str(outcome[0])
+
+
+class StopsTheServer:
+    """Documents to ingest; the server stops after the first `after` have been read."""
+
+    def __init__(self, server: Server, count: int, after: int, back_after: float | None) -> None:
+        self.server, self.count, self.after, self.back_after = server, count, after, back_after
+
+    def __iter__(self) -> Iterator[SourceDocument]:
+        for i, doc in enumerate(docs(self.count)):
+            if i == self.after:
+                self.server.stop()
+                if self.back_after is not None:
+                    threading.Timer(self.back_after, self.server.start).start()
+            yield doc
+
+
+def test_queuing_gives_up_after_db_wait_with_whole_jobs_queued(
+    server: Server, tmp_path: Path
+) -> None:
+    with bounded_store(server, tmp_path, 1.5) as store:
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailableError) as raised:
+            store.ingest("c", StopsTheServer(server, 8, after=5, back_after=None), job_documents=2)
+        assert time.monotonic() - started < 15
+    message = str(raised.value)
+    assert message.startswith("the database has been unreachable for ")
+    assert "the most this run waits (1.5 s" in message
+    assert "while queuing documents: the 2 jobs queued before it stay queued" in message
+    server.start()
+    with psycopg.connect(server.url) as conn:
+        sizes = conn.execute(
+            "SELECT jsonb_array_length(payload->'documents') FROM pgcontext.ingest_queue"
+            " WHERE status = 'queued' ORDER BY id"
+        ).fetchall()
+    assert sizes == [(2,), (2,)]  # whole jobs: each committed alone
+
+
+def test_queuing_waits_out_a_short_outage(server: Server, tmp_path: Path) -> None:
+    with bounded_store(server, tmp_path, 30) as store:
+        store.ingest("c", docs(1))
+        source = StopsTheServer(server, 8, after=5, back_after=1.0)
+        report = store.ingest("c", source, job_documents=2)
+    assert (report.added, report.unchanged) == (7, 1)
+    assert_each_document_stored_once(server.url, 8)

@@ -7,10 +7,9 @@ from typing import Any
 import psycopg
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
 
 from pgcontext.db import migrate
-from pgcontext.db.connection import sqlalchemy_url
+from pgcontext.db.connection import sqlalchemy_engine
 from pgcontext.db.models import Base
 
 TABLES = {
@@ -87,7 +86,7 @@ def test_upgrade_is_idempotent(db_url: str) -> None:
 
 
 def test_models_match_the_migrated_schema(db_url: str) -> None:
-    engine = create_engine(sqlalchemy_url(db_url))
+    engine = sqlalchemy_engine(db_url)  # the engine pgcontext itself migrates with
     try:
         with engine.connect() as conn:
             context = MigrationContext.configure(

@@ -95,3 +95,35 @@ def test_a_bad_llm_url_is_a_clear_error_without_its_secrets(url: str, message: s
         assert piece not in str(raised.value)
     with pytest.raises(ConfigError, match=message):
         LlmSettings(url=url, model="m")  # the Python API checks it the same way
+
+
+ORDINARY = "Passage path: class password missing; Parse error in sslmode (is it up?)"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://alice:Pa@ss:w0rdZ@host/db",
+        "postgresql://alice:Pa/ss#in?ss@host/db",
+        "host=h password=s3cr3tQ is up",  # libpq refuses it: its tail is secret, not its words
+    ],
+)
+def test_ordinary_text_sharing_letters_with_a_password_is_left_alone(url: str) -> None:
+    env = {"PGCONTEXT_DATABASE_URL": url, "PGCONTEXT_LLM_API_KEY": "sk-key"}
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "%s", (ORDINARY,), None)
+    RedactingFilter(known_secrets(env)).filter(record)
+    assert record.getMessage() == ORDINARY
+    assert redact_secrets(ORDINARY, known_secrets(env)) == ORDINARY
+
+
+def test_connection_errors_lose_the_pieces_a_parser_quotes_and_nothing_else() -> None:
+    from pgcontext.db.connection import error_text
+
+    url = "postgresql://alice:Pa@ss:w0rdZ@host/db"
+    quoted = "failed to resolve host 'ss': Passage path class sslmode; port 'w0rdZ@host'"
+    assert error_text(Exception(quoted), url) == (
+        "failed to resolve host '***': Passage path class sslmode; port '***@host'"
+    )
+    # A long piece is a secret wherever it stands; a short one only standing alone.
+    url = "postgresql://alice:longpassword:Pa@host/db"
+    assert error_text(Exception("xlongpasswordx Pa Pass"), url) == "x***x *** Pass"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
-
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
@@ -74,11 +72,3 @@ def check_url(url: str) -> None:
             f"not a PostgreSQL URL: {redact_url(url)} (use postgresql://user:password@host"
             ":port/dbname, or libpq's key=value form: host=... dbname=...)"
         )
-
-
-def sqlalchemy_url(url: str) -> str:
-    """The same database as a SQLAlchemy URL that uses psycopg 3."""
-    parts = urlsplit(url)
-    if parts.scheme not in {"postgresql", "postgres", "postgresql+psycopg"}:
-        raise DatabaseError(f"not a PostgreSQL URL: {redact_url(url)}")
-    return urlunsplit(parts._replace(scheme="postgresql+psycopg"))

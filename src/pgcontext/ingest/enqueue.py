@@ -5,12 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
+from pgcontext.errors import DatabaseUnavailableError
 from pgcontext.ingest import queue, writer
 from pgcontext.ingest.imports import Importer, group_chunks
+from pgcontext.ingest.outage import Outage
 from pgcontext.ingest.pipeline import IngestReport, check_storable
 from pgcontext.ingest.sources import SourceDocument, SourceProblem
 
@@ -35,7 +39,8 @@ class Enqueued:
 
 
 def enqueue_items(
-    conn: Conn,
+    pool: ConnectionPool,
+    outage: Outage,
     collection_id: int,
     items: Iterable[SourceDocument | SourceProblem],
     report: IngestReport,
@@ -52,48 +57,73 @@ def enqueue_items(
     Unchanged documents are counted in `report` and never queued; documents an unfinished
     job of another run already carries, identical, are left to it (see `Enqueued`);
     unreadable inputs are added to `report.problems`; documents that bring their own
-    embeddings go to `importer`.
+    embeddings go to `importer`. A job that fails with the database is tried again (on a
+    fresh connection) while `outage` allows; then DatabaseUnavailableError, the jobs
+    committed before it staying queued.
     """
     done = Enqueued()
     limits = (job_documents, job_characters)
-    for unit in _units(group_chunks(items), report, done.seen, limits, importer):
-        with conn.transaction():
-            queue.lock_collection(conn, collection_id)
-            changed = _changed(conn, collection_id, unit, report, run_id, done.waiting_on)
-            done.jobs += queue.enqueue(
-                conn, collection_id, [changed], run_id=run_id, max_attempts=max_attempts
-            )
-    importer.flush()
+    try:
+        for unit in _units(group_chunks(items), report, done.seen, limits, importer):
+            step = partial(_queue_unit, collection_id, unit, run_id, max_attempts)
+            jobs, unchanged, waiting_on = outage.run(pool, step)
+            done.jobs += jobs
+            report.unchanged += unchanged
+            for job_id, sources in waiting_on.items():
+                done.waiting_on.setdefault(job_id, []).extend(sources)
+        importer.flush()
+    except DatabaseUnavailableError as exc:
+        raise DatabaseUnavailableError(
+            f"{exc}; while queuing documents: the {done.jobs} jobs queued before it stay "
+            "queued (`pgcontext worker --once` works them once the database is back), the "
+            "rest of the input was not queued: ingest it again then"
+        ) from exc
     return done
+
+
+def _queue_unit(
+    collection_id: int, unit: list[SourceDocument], run_id: str, max_attempts: int, conn: Conn
+) -> tuple[int, int, dict[int, list[str]]]:
+    """One job for the documents of `unit` that need one, in one transaction: (jobs queued,
+    documents unchanged, jobs of other runs waited for with their sources)."""
+    waiting_on: dict[int, list[str]] = {}
+    with conn.transaction():
+        queue.lock_collection(conn, collection_id)
+        changed, unchanged = _changed(conn, collection_id, unit, run_id, waiting_on)
+        jobs = queue.enqueue(
+            conn, collection_id, [changed], run_id=run_id, max_attempts=max_attempts
+        )
+    return jobs, unchanged, waiting_on
 
 
 def _changed(
     conn: Conn,
     collection_id: int,
     unit: list[SourceDocument],
-    report: IngestReport,
     run_id: str,
     waiting_on: dict[int, list[str]],
-) -> list[SourceDocument]:
-    """The documents of `unit` that need a job; the others are counted or waited for."""
+) -> tuple[list[SourceDocument], int]:
+    """The documents of `unit` that need a job, and how many are unchanged; the others are
+    waited for."""
     states = queue.source_states(conn, collection_id, [d.source for d in unit])
     changed = []
+    unchanged = 0
     for doc in unit:
         digest = writer.content_hash(doc)
         state = states[doc.source]
         pending = state.pending
         if pending is not None and pending.content_hash == digest:
             if pending.run_id == run_id:
-                report.unchanged += 1  # the same input twice in this run
+                unchanged += 1  # the same input twice in this run
             else:
                 waiting_on.setdefault(pending.job_id, []).append(doc.source)
         elif state.unchanged(digest):
-            report.unchanged += 1
+            unchanged += 1
         else:
             # New, changed, or unchanged while an older job carries other content: then
             # the job only gives the stored document a newer version, and the older loses.
             changed.append(doc)
-    return changed
+    return changed, unchanged
 
 
 def _units(

@@ -9,14 +9,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
 import psycopg
+from psycopg_pool import ConnectionPool
 
 from pgcontext.catalog import CollectionInfo
 from pgcontext.ingest import queue, writer
 from pgcontext.ingest.chunking import Chunk
+from pgcontext.ingest.outage import Outage
 from pgcontext.ingest.pipeline import IngestReport, Outcome, check_storable
 from pgcontext.ingest.sources import PrecomputedChunk, SourceDocument, SourceProblem
 from pgcontext.ingest.values import check_embedding, check_int4, check_text
@@ -64,9 +67,11 @@ def _stitched(doc: SourceDocument) -> SourceDocument:
 
 @dataclass
 class Importer:
-    """Buffers documents with embeddings and writes them in batches of BATCH_CHUNKS."""
+    """Buffers documents with embeddings and writes them in batches of BATCH_CHUNKS, each
+    batch retried whole while the database is away (within the outage's bound)."""
 
-    conn: Conn
+    pool: ConnectionPool
+    outage: Outage
     collection: CollectionInfo
     ts_oid: int
     count_tokens: Callable[[str], int]
@@ -88,27 +93,34 @@ class Importer:
         if not self.batch:
             return
         batch, self.batch, self.size = self.batch, [], 0
-        states = queue.source_states(self.conn, self.collection.id, [d.source for d in batch])
-        changed = []
-        for doc in batch:
-            digest = _content_hash(doc)
-            if states[doc.source].unchanged(digest):
-                self.report.unchanged += 1
-            else:
-                changed.append((doc, digest))
-        with self.conn.transaction():
-            versions = writer.next_versions(self.conn, len(changed))
-            prepared = [
-                self._prepared(doc, digest, version)
-                for (doc, digest), version in zip(changed, versions, strict=True)
-            ]
-            written = writer.write_batch(self.conn, self.collection, prepared, self.ts_oid)
+        unchanged, changed, written = self.outage.run(self.pool, partial(self._write, batch))
+        self.report.unchanged += unchanged
         outcome = Outcome()
         for doc, _ in changed:
             outcome.count(written[doc.source])
             if written[doc.source] in ("added", "updated"):
                 outcome.chunks_written += len(doc.chunks)
         self.report.add(outcome)
+
+    def _write(
+        self, batch: list[SourceDocument], conn: Conn
+    ) -> tuple[int, list[tuple[SourceDocument, str]], dict[str, str]]:
+        """Write the changed documents of `batch`: (how many were unchanged, the changed ones
+        with their hashes, what became of each)."""
+        states = queue.source_states(conn, self.collection.id, [d.source for d in batch])
+        changed = []
+        for doc in batch:
+            digest = _content_hash(doc)
+            if not states[doc.source].unchanged(digest):
+                changed.append((doc, digest))
+        with conn.transaction():
+            versions = writer.next_versions(conn, len(changed))
+            prepared = [
+                self._prepared(doc, digest, version)
+                for (doc, digest), version in zip(changed, versions, strict=True)
+            ]
+            written = writer.write_batch(conn, self.collection, prepared, self.ts_oid)
+        return len(batch) - len(changed), changed, written
 
     def _check(self, doc: SourceDocument) -> SourceProblem | None:
         checked = check_storable(doc)

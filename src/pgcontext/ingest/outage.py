@@ -10,8 +10,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, TypeVar
 
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from pgcontext.db.connection import error_text
 from pgcontext.errors import DatabaseUnavailableError
+
+T = TypeVar("T")
+Conn = psycopg.Connection[Any]
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +91,37 @@ class Outage:
         with self._lock:
             spent = 0.0 if self._started is None else self._clock() - self._started
         return max(min(default, self.limit_seconds - spent), _MIN_CONNECT_WAIT_SECONDS)
+
+    def connection(self, pool: ConnectionPool) -> AbstractContextManager[Conn]:
+        """A pooled connection, waited for no longer than the limit allows."""
+        return pool.connection(timeout=self.connect_timeout(pool.timeout))
+
+    def run(self, pool: ConnectionPool, step: Callable[[Conn], T]) -> T:
+        """`step` on a pooled connection; while the database is away, again on a fresh one
+        until the limit (then DatabaseUnavailableError). A step must be all or nothing:
+        its writes in one transaction, its counts kept only once it returns."""
+        while True:
+            attempt = self._clock()
+            try:
+                with self.connection(pool) as conn:
+                    result = step(conn)
+            except psycopg.OperationalError as exc:
+                if not self.active:
+                    self.begin(unavailable_reason(exc, pool), attempt)
+                time.sleep(self.retry_wait())  # raises past the limit
+                continue
+            self.end()
+            return result
+
+
+def unavailable_reason(exc: Exception, pool: ConnectionPool) -> str:
+    """What is wrong with the database: a pool timeout does not say, a connection does."""
+    conninfo = pool.conninfo
+    conninfo = conninfo if isinstance(conninfo, str) else conninfo()
+    if isinstance(exc, PoolTimeout):
+        try:
+            psycopg.connect(conninfo, connect_timeout=2).close()
+        except psycopg.Error as direct:
+            exc = direct
+    # libpq's first line says it; the rest is a hint ("Is the server running ...?").
+    return (error_text(exc, conninfo).splitlines() or [type(exc).__name__])[0]

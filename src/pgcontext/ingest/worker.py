@@ -23,14 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool
 
 from pgcontext import catalog
 from pgcontext.catalog import CollectionInfo
-from pgcontext.db.connection import error_text
 from pgcontext.embed.base import Embedder
 from pgcontext.ingest import queue, writer
-from pgcontext.ingest.outage import Outage
+from pgcontext.ingest.outage import Outage, unavailable_reason
 from pgcontext.ingest.pipeline import BatchProcessor, IngestReport, Outcome, PreparedBatch
 
 log = logging.getLogger(__name__)
@@ -88,7 +87,7 @@ class Worker:
 
     def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         """A pooled connection, waited for no longer than the outage limit allows."""
-        return self.pool.connection(timeout=self._outage.connect_timeout(self.pool.timeout))
+        return self._outage.connection(self.pool)
 
     # -- control ------------------------------------------------------------------------
 
@@ -230,19 +229,7 @@ class Worker:
 
     def _note_outage(self, exc: Exception, attempt_started: float | None = None) -> None:
         if isinstance(exc, psycopg.OperationalError) and not self._outage.active:
-            self._outage.begin(self._why(exc), attempt_started)
-
-    def _why(self, exc: Exception) -> str:
-        """What is wrong with the database: a pool timeout does not say, a connection does."""
-        conninfo = self.pool.conninfo
-        conninfo = conninfo if isinstance(conninfo, str) else conninfo()
-        if isinstance(exc, PoolTimeout):
-            try:
-                psycopg.connect(conninfo, connect_timeout=2).close()
-            except psycopg.Error as direct:
-                exc = direct
-        # libpq's first line says it; the rest is a hint ("Is the server running ...?").
-        return (error_text(exc, conninfo).splitlines() or [type(exc).__name__])[0]
+            self._outage.begin(unavailable_reason(exc, self.pool), attempt_started)
 
     def _fail(self, job: queue.Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
