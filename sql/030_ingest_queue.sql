@@ -55,8 +55,9 @@ AS $fn$
 $fn$;
 
 -- Called inside the transaction that wrote the job's chunks: false means the lease was lost
--- (another worker took the job over), and the caller must roll back. A done job no longer
--- lists its documents as queued.
+-- (another worker took the job over), and the caller must roll back. (A done job no longer
+-- lists its documents as queued: a trigger of sql/035 sees to it, so this function works
+-- at every revision.)
 CREATE OR REPLACE FUNCTION pgcontext.finish_ingest_job(
     job_id bigint, worker text, job_result jsonb
 ) RETURNS boolean
@@ -67,9 +68,7 @@ AS $fn$
         SET status = 'done', payload = '{}', result = job_result, lease_owner = NULL,
             leased_until = NULL, updated_at = now()
         WHERE id = job_id AND lease_owner = worker AND status = 'running'
-        RETURNING id),
-    forgotten AS (
-        DELETE FROM pgcontext.queued_document q WHERE q.job_id IN (SELECT id FROM finished))
+        RETURNING 1)
     SELECT count(*) = 1 FROM finished;
 $fn$;
 

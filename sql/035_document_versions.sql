@@ -101,3 +101,22 @@ BEGIN
     RETURNING d.source;
 END
 $fn$;
+
+-- A done job no longer lists its documents as queued (queued_document). A failed job keeps
+-- them: `retry` may bring it back, and until then re-ingesting the stored content still
+-- queues a newer version to supersede it. A trigger rather than a line in
+-- finish_ingest_job, so that the queue's functions work at revisions without this table
+-- (the 0004 downgrade drops this function and, with it, the trigger).
+CREATE OR REPLACE FUNCTION pgcontext.forget_done_job_documents() RETURNS trigger
+LANGUAGE plpgsql
+AS $fn$
+BEGIN
+    DELETE FROM pgcontext.queued_document q WHERE q.job_id = NEW.id;
+    RETURN NULL;
+END
+$fn$;
+
+CREATE OR REPLACE TRIGGER ingest_queue_done_forgets_documents
+AFTER UPDATE OF status ON pgcontext.ingest_queue
+FOR EACH ROW WHEN (NEW.status = 'done' AND OLD.status <> 'done')
+EXECUTE FUNCTION pgcontext.forget_done_job_documents();
