@@ -15,7 +15,6 @@ from psycopg.types.json import Jsonb
 
 from pgcontext import SourceDocument, Store
 from pgcontext.db.connection import connect
-from pgcontext.errors import ChangedWhilePreparedError
 from pgcontext.ingest import queue, writer
 from pgcontext.ingest.pipeline import BatchProcessor, IngestReport, Outcome
 from pgcontext.ingest.worker import WorkerOptions
@@ -148,29 +147,43 @@ def test_a_slow_worker_blocks_the_newer_write_and_the_newer_one_still_wins(
     assert all(text.endswith("says new") for text in stored_texts(db_url).values())
 
 
-def test_a_document_changed_between_prepare_and_write_is_prepared_again(
+def test_a_document_changed_between_prepare_and_write_is_prepared_again_alone(
     store: Store, db_url: str, fake_embedder: FakeEmbedder
 ) -> None:
     store.ingest("c", docs(2, "x"))
-    store.ingest("c", docs(2, "y"), enqueue_only=True)
+    store.ingest("c", docs(1, "y"), enqueue_only=True)
     # "x" is stored, but an older job carries "y": this run queues "x" anew, to win.
-    assert store.ingest("c", docs(2, "x"), enqueue_only=True).queued_jobs == 1
+    latest = [*docs(1, "x"), SourceDocument("new", None, "a new document", {})]
+    assert store.ingest("c", latest, enqueue_only=True).queued_jobs == 1
     info = store.collection("c")
     processor = BatchProcessor(info, fake_embedder)
     with connect(db_url) as conn:
         older, newer = queue.claim(conn, "w", max_jobs=2)
         ts_oid = writer.ts_config_oid(conn, info)
         prepared_newer = processor.prepare(conn, newer.documents, newer.versions)
-        assert all(p.chunks is None for p in prepared_newer.documents)  # "x" is stored
+        assert [p.chunks is None for p in prepared_newer.documents] == [False, True]
         prepared_older = processor.prepare(conn, older.documents, older.versions)
         outcome = processor.write(conn, prepared_older, ts_oid, lambda _: None)
-        assert outcome.updated == 2  # "y" is newer than the stored "x"
-        with pytest.raises(ChangedWhilePreparedError):
-            processor.write(conn, prepared_newer, ts_oid, lambda _: None)
-        assert queue.fail(conn, newer.id, "w", "changed", backoff_seconds=0) == "queued"
-        queue.release(conn, "w", [older.id])
-    store.work(WorkerOptions(once=True, poll_seconds=0.02))
-    assert all(text.endswith("says x") for text in stored_texts(db_url).values())
+        assert outcome.updated == 1  # "y" is newer than the stored "x"
+
+        def finish(_: Outcome) -> None:
+            assert queue.finish(conn, newer.id, "w", {})
+
+        # d0 changed under the prepared batch: it alone is prepared again, and the batch
+        # is written in the same attempt (no failure, no backoff, no attempt spent).
+        outcome = processor.write(conn, prepared_newer, ts_oid, finish)
+        assert (outcome.added, outcome.updated, outcome.superseded) == (1, 1, 0)
+        assert outcome.chunks_written == 2
+        assert queue.finish(conn, older.id, "w", {})
+        row = conn.execute(
+            "SELECT status, attempts FROM pgcontext.ingest_queue WHERE id = %s", (newer.id,)
+        ).fetchone()
+    assert row == ("done", 1)
+    assert stored_texts(db_url) == {
+        "d0": "document 0 says x",
+        "d1": "document 1 says x",
+        "new": "a new document",
+    }
 
 
 def test_a_job_queued_before_a_prune_does_not_resurrect_its_document(

@@ -17,7 +17,7 @@ import psycopg
 
 from pgcontext.catalog import CollectionInfo, require_model
 from pgcontext.embed.base import Embedder
-from pgcontext.errors import PgContextError
+from pgcontext.errors import ChangedWhilePreparedError, PgContextError
 from pgcontext.ingest import writer
 from pgcontext.ingest.chunking import Chunk, chunk_text
 from pgcontext.ingest.sources import SourceDocument, SourceProblem
@@ -26,6 +26,10 @@ from pgcontext.ingest.values import check_json_value, check_text
 log = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[Any]
+
+# Times a batch is written again after some of its documents changed under it; past that,
+# the job fails this attempt (ChangedWhilePreparedError) and is retried later.
+MAX_PREPARES = 3
 
 
 @dataclass
@@ -186,7 +190,35 @@ class BatchProcessor:
     def write(
         self, conn: Conn, batch: PreparedBatch, ts_oid: int, also: Callable[[Outcome], None]
     ) -> Outcome:
-        """Write the batch and run `also` (e.g. finish the job) in the same transaction."""
+        """Write the batch and run `also` (e.g. finish the job) in the same transaction.
+
+        A document prepared as unchanged that another writer changed meanwhile is prepared
+        again, alone, and the batch written anew: the rest of the batch never waits for a
+        retry of the job, and the job spends no attempt on it.
+        """
+        for _ in range(MAX_PREPARES):
+            try:
+                return self._write_once(conn, batch, ts_oid, also)
+            except ChangedWhilePreparedError as exc:
+                log.info("%s", exc)
+                batch = self._prepare_again(conn, batch, set(exc.sources))
+        return self._write_once(conn, batch, ts_oid, also)
+
+    def _prepare_again(self, conn: Conn, batch: PreparedBatch, sources: set[str]) -> PreparedBatch:
+        redo = [p for p in batch.documents if p.document.source in sources]
+        again = self.prepare(
+            conn, [p.document for p in redo], {p.document.source: p.version for p in redo}
+        )
+        outcome = replace(batch.outcome, problems=list(batch.outcome.problems))
+        outcome.superseded += again.outcome.superseded
+        outcome.chunks_embedded += again.outcome.chunks_embedded
+        outcome.problems.extend(again.outcome.problems)
+        kept = [p for p in batch.documents if p.document.source not in sources]
+        return PreparedBatch(kept + again.documents, outcome)
+
+    def _write_once(
+        self, conn: Conn, batch: PreparedBatch, ts_oid: int, also: Callable[[Outcome], None]
+    ) -> Outcome:
         outcome = replace(batch.outcome, problems=list(batch.outcome.problems))
         with conn.transaction():
             written = writer.write_batch(conn, self.collection, batch.documents, ts_oid)

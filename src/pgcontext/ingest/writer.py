@@ -186,6 +186,7 @@ def write_documents(
         for p in batch
     ]
     results: list[tuple[int, str]] = []
+    changed: list[str] = []
     with conn.cursor() as cur:
         cur.executemany(
             "SELECT document_id, outcome FROM pgcontext.write_document(%s, %s, %s, %s, %s, %s, %s)",
@@ -197,12 +198,12 @@ def write_documents(
             assert row is not None
             doc_id, outcome = row
             if outcome in ("added", "updated") and prepared.chunks is None:
-                raise ChangedWhilePreparedError(
-                    f"{prepared.document.source} changed while this job was being prepared;"
-                    " it will be retried"
-                )
+                changed.append(prepared.document.source)
             results.append((-1 if doc_id is None else int(doc_id), str(outcome)))
             cur.nextset()
+    if changed:
+        # Written without chunks: the caller's transaction must not commit this.
+        raise ChangedWhilePreparedError(changed)
     return results
 
 
