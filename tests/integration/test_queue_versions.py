@@ -335,3 +335,47 @@ def test_a_job_queued_before_versions_existed_counts_as_the_oldest(
     worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
     assert (worked.superseded, worked.added) == (1, 1)
     assert stored_texts(db_url) == {"d0": "document 0 says stored", "new": "new legacy"}
+
+
+def job_statuses(db_url: str) -> dict[int, str]:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT id, status FROM pgcontext.ingest_queue").fetchall()
+    return dict(rows)
+
+
+def test_a_run_whose_awaited_job_fails_for_good_writes_its_own_copy(
+    store: Store, db_url: str, gated: GatedEmbedder
+) -> None:
+    gated.gate.set()
+    store.ingest("c", docs(2, "same"), enqueue_only=True)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE pgcontext.ingest_queue SET max_attempts = 1")
+    gated.fail_next = 1  # the other run's only attempt
+    report = store.ingest("c", docs(2, "same"), worker_options=FAST)
+    assert (report.added, report.ok) == (2, True)
+    assert report.documents_seen == report.expected_documents == 2
+    assert len(stored_texts(db_url)) == 2
+
+
+@pytest.mark.parametrize("other_run", ["a run", "no run (queued before runs existed)"])
+def test_a_run_waits_only_for_the_jobs_it_needs(
+    store: Store, db_url: str, gated: GatedEmbedder, other_run: str
+) -> None:
+    gated.gate.set()
+    others = [SourceDocument(f"e{i}", None, f"other {i}", {}) for i in range(3)]
+    store.ingest("c", docs(3, "same") + others, enqueue_only=True, job_documents=3)
+    if other_run != "a run":
+        with psycopg.connect(db_url) as conn:
+            conn.execute("UPDATE pgcontext.ingest_queue SET run_id = NULL")
+    needed, unrelated = sorted(job_statuses(db_url))
+    report = store.ingest("c", docs(3, "same"), worker_options=FAST)
+    assert (report.unchanged, report.queued_jobs, report.ok) == (3, 0, True)
+    assert job_statuses(db_url) == {needed: "done", unrelated: "queued"}
+
+
+def test_an_enqueue_only_run_reports_the_documents_it_leaves_to_another_run(
+    store: Store, gated: GatedEmbedder
+) -> None:
+    store.ingest("c", docs(3, "same"), enqueue_only=True)
+    report = store.ingest("c", [*docs(3, "same"), *docs(4, "new")[3:]], enqueue_only=True)
+    assert (report.queued_jobs, report.unchanged, report.expected_documents) == (1, 3, 4)

@@ -25,13 +25,25 @@ DEFAULT_JOB_DOCUMENTS = 256
 DEFAULT_JOB_CHARACTERS = 256 * 1000
 
 
+@dataclass(frozen=True)
+class Awaited:
+    """A document of this run that an unfinished job of another run carries, identical."""
+
+    document: SourceDocument
+    content_hash: str
+
+
 @dataclass
 class Enqueued:
     jobs: int = 0
     seen: set[str] = field(default_factory=set)
-    waiting_on: dict[int, list[str]] = field(default_factory=dict)
+    waiting_on: dict[int, list[Awaited]] = field(default_factory=dict)
     """Jobs of other runs that already carry some of this run's documents, identical: the
-    run waits for them instead of queuing the same work again (by job id, their sources)."""
+    run waits for them instead of queuing the same work again (by job id)."""
+
+    @property
+    def awaited(self) -> int:
+        return sum(len(documents) for documents in self.waiting_on.values())
 
 
 def enqueue_items(
@@ -57,14 +69,45 @@ def enqueue_items(
     done = Enqueued()
     limits = (job_documents, job_characters)
     for unit in _units(group_chunks(items), report, done.seen, limits, importer):
-        with conn.transaction():
-            queue.lock_collection(conn, collection_id)
-            changed = _changed(conn, collection_id, unit, report, run_id, done.waiting_on)
-            done.jobs += queue.enqueue(
-                conn, collection_id, [changed], run_id=run_id, max_attempts=max_attempts
-            )
+        _enqueue_unit(conn, collection_id, unit, report, run_id, done, max_attempts)
     importer.flush()
     return done
+
+
+def enqueue_again(
+    conn: Conn,
+    collection_id: int,
+    documents: list[SourceDocument],
+    report: IngestReport,
+    *,
+    run_id: str,
+    job_documents: int = DEFAULT_JOB_DOCUMENTS,
+    max_attempts: int = 5,
+) -> Enqueued:
+    """Queue this run's own copy of documents it had left to another run's job, which then
+    failed for good: with new versions, as if read now (unless stored meanwhile)."""
+    done = Enqueued()
+    for start in range(0, len(documents), job_documents):
+        unit = documents[start : start + job_documents]
+        _enqueue_unit(conn, collection_id, unit, report, run_id, done, max_attempts)
+    return done
+
+
+def _enqueue_unit(
+    conn: Conn,
+    collection_id: int,
+    unit: list[SourceDocument],
+    report: IngestReport,
+    run_id: str,
+    done: Enqueued,
+    max_attempts: int,
+) -> None:
+    with conn.transaction():
+        queue.lock_collection(conn, collection_id)
+        changed = _changed(conn, collection_id, unit, report, run_id, done.waiting_on)
+        done.jobs += queue.enqueue(
+            conn, collection_id, [changed], run_id=run_id, max_attempts=max_attempts
+        )
 
 
 def _changed(
@@ -73,7 +116,7 @@ def _changed(
     unit: list[SourceDocument],
     report: IngestReport,
     run_id: str,
-    waiting_on: dict[int, list[str]],
+    waiting_on: dict[int, list[Awaited]],
 ) -> list[SourceDocument]:
     """The documents of `unit` that need a job; the others are counted or waited for."""
     states = queue.source_states(conn, collection_id, [d.source for d in unit])
@@ -86,7 +129,7 @@ def _changed(
             if pending.run_id == run_id:
                 report.unchanged += 1  # the same input twice in this run
             else:
-                waiting_on.setdefault(pending.job_id, []).append(doc.source)
+                waiting_on.setdefault(pending.job_id, []).append(Awaited(doc, digest))
         elif state.unchanged(digest):
             report.unchanged += 1
         else:

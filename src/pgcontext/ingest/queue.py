@@ -197,11 +197,13 @@ def claim(
     max_jobs: int = 1,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     run_id: str | None = None,
+    job_ids: Sequence[int] | None = None,
 ) -> list[Job]:
+    """Claim up to `max_jobs` jobs, of `run_id` and among `job_ids` if given."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            "SELECT * FROM pgcontext.claim_ingest_jobs(%s, %s, %s, %s)",
-            (worker, max_jobs, lease_seconds, run_id),
+            "SELECT * FROM pgcontext.claim_ingest_jobs_among(%s, %s, %s, %s, %s)",
+            (worker, max_jobs, lease_seconds, run_id, None if job_ids is None else list(job_ids)),
         ).fetchall()
     return [
         Job(
@@ -295,13 +297,3 @@ def job_outcomes(conn: Conn, job_ids: Sequence[int]) -> dict[int, dict[str, Any]
         job_id: {"status": status, "result": result, "error": error}
         for job_id, status, result, error in rows
     }
-
-
-def job_runs(conn: Conn, job_ids: Sequence[int]) -> list[str | None]:
-    """The runs of those jobs that are not finished yet."""
-    rows = conn.execute(
-        "SELECT DISTINCT run_id FROM pgcontext.ingest_queue"
-        " WHERE id = ANY(%s) AND status IN ('queued', 'running')",
-        (list(job_ids),),
-    ).fetchall()
-    return [row[0] for row in rows]
