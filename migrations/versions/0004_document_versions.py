@@ -118,6 +118,7 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS pgcontext.write_document CASCADE")
     op.execute("DROP FUNCTION IF EXISTS pgcontext.delete_documents CASCADE")
     op.execute("DROP FUNCTION IF EXISTS pgcontext.forget_done_job_documents CASCADE")
+    op.execute("DROP FUNCTION IF EXISTS pgcontext.forget_tombstones CASCADE")
     op.execute("DROP TABLE pgcontext.queued_document")
     op.execute("DROP TABLE pgcontext.document_tombstone")
     op.execute("ALTER TABLE pgcontext.document DROP COLUMN version")

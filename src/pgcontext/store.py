@@ -269,6 +269,7 @@ class Store:
             _collect_run(conn, run_id, report)
             if prune:
                 self._prune(conn, info, enqueued.seen, report)
+            writer.forget_tombstones(conn)
         report.seconds = time.perf_counter() - started
         return report
 

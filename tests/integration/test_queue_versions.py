@@ -282,13 +282,17 @@ def test_a_run_waiting_on_another_runs_failing_job_reports_the_failure(
     assert all("fake embedder failure" in p.reason for p in report.problems)
 
 
+@pytest.mark.parametrize("stored", [False, True], ids=["new source", "stored source"])
 @pytest.mark.parametrize("first", ["write", "delete"])
 def test_a_delete_and_an_older_write_racing_on_a_new_source_end_deleted(
-    store: Store, db_url: str, first: str
+    store: Store, db_url: str, first: str, stored: bool
 ) -> None:
     """The rule in SQL alone (as trigger-fed workers will use it): work queued before a
-    delete loses to it, whichever transaction takes the key first."""
+    delete loses to it, whichever transaction takes the key first (the key's lock is its
+    tombstone row for a new source, the document's row for a stored one)."""
     collection_id = store.create_collection("c").id
+    if stored:
+        store.ingest("c", [SourceDocument("z", None, "stored", {})])
     with psycopg.connect(db_url) as conn:
         (queued,) = writer.next_versions(conn, 1)  # the write's work was queued first
     write = (
@@ -308,8 +312,9 @@ def test_a_delete_and_an_older_write_racing_on_a_new_source_end_deleted(
         assert second.is_alive()  # waiting for the key
         a.commit()
         second.join(10)
+    written = "updated" if stored else "added"
     assert outcomes[0 if first == "write" else 1] == (
-        "added" if first == "write" else "superseded",
+        written if first == "write" else "superseded",
     )
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM pgcontext.document").fetchone() == (0,)
@@ -379,3 +384,49 @@ def test_an_enqueue_only_run_reports_the_documents_it_leaves_to_another_run(
     store.ingest("c", docs(3, "same"), enqueue_only=True)
     report = store.ingest("c", [*docs(3, "same"), *docs(4, "new")[3:]], enqueue_only=True)
     assert (report.queued_jobs, report.unchanged, report.expected_documents) == (1, 3, 4)
+
+
+def tombstone_writes(conn: psycopg.Connection[Any]) -> tuple[int, int]:
+    """Rows this transaction inserted into and deleted from document_tombstone."""
+    row = conn.execute(
+        "SELECT n_tup_ins, n_tup_del FROM pg_stat_xact_user_tables"
+        " WHERE schemaname = 'pgcontext' AND relname = 'document_tombstone'"
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def test_writing_a_stored_document_leaves_the_tombstones_alone(store: Store, db_url: str) -> None:
+    store.ingest("c", docs(1, "stored"))
+    collection_id = store.collection("c").id
+    with psycopg.connect(db_url) as conn:
+        (version,) = writer.next_versions(conn, 1)
+        outcome = conn.execute(
+            "SELECT outcome FROM pgcontext.write_document(%s, 'd0', NULL, '{}', 'h2', 1, %s)",
+            (collection_id, version),
+        ).fetchone()
+        assert outcome == ("updated",)
+        assert tombstone_writes(conn) == (0, 0)  # the document's own row is the lock
+
+
+def tombstones(db_url: str) -> set[str]:
+    with psycopg.connect(db_url) as conn:
+        return {r[0] for r in conn.execute("SELECT source FROM pgcontext.document_tombstone")}
+
+
+def test_tombstones_no_unfinished_job_needs_are_dropped_after_a_while(
+    store: Store, db_url: str
+) -> None:
+    store.ingest("c", docs(3, "one"))
+    store.ingest("c", docs(2, "two")[1:], enqueue_only=True)  # d1 queued, older than the prune
+    store.ingest("c", docs(1, "three"), prune=True)
+    assert tombstones(db_url) == {"d1", "d2"}  # just deleted: kept for a grace period
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE pgcontext.document_tombstone SET deleted_at = now() - interval '2h'")
+    store.ingest("c", docs(1, "three"))
+    assert tombstones(db_url) == {"d1"}  # the queued job of d1 still needs it
+    worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    assert (worked.superseded, worked.added) == (1, 0)
+    store.ingest("c", docs(1, "three"))
+    assert tombstones(db_url) == set()
+    assert stored_texts(db_url) == {"d0": "document 0 says three"}

@@ -248,3 +248,10 @@ def delete_missing(conn: Conn, collection_id: int, seen_sources: set[str]) -> li
             (collection_id, collection_id, sorted(seen_sources)),
         ).fetchall()
     return sorted(row[0] for row in rows)
+
+
+def forget_tombstones(conn: Conn) -> int:
+    """Drop the tombstones no unfinished work can need (the rule is in
+    sql/035_document_versions.sql); returns how many."""
+    row = conn.execute("SELECT pgcontext.forget_tombstones()").fetchone()
+    return int(row[0]) if row else 0
