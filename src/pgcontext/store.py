@@ -666,6 +666,7 @@ def _run_progress(report: IngestReport, progress: Progress | None) -> Progress |
                 added=worker_report.added,
                 updated=worker_report.updated,
                 unchanged=worker_report.unchanged,
+                superseded=worker_report.superseded,
                 chunks_written=worker_report.chunks_written,
                 chunks_embedded=worker_report.chunks_embedded,
                 problems=worker_report.problems,

@@ -430,3 +430,19 @@ def test_tombstones_no_unfinished_job_needs_are_dropped_after_a_while(
     store.ingest("c", docs(1, "three"))
     assert tombstones(db_url) == set()
     assert stored_texts(db_url) == {"d0": "document 0 says three"}
+
+
+def test_progress_counts_the_documents_a_newer_write_superseded(store: Store) -> None:
+    store.create_collection("c")
+
+    def inputs() -> Any:
+        yield SourceDocument("d0", None, "older", {})
+        yield SourceDocument("d1", None, "other", {})  # d0's job is queued by now
+        store.ingest("c", [SourceDocument("d0", None, "newer", {})])
+
+    seen: list[IngestReport] = []
+    report = store.ingest("c", inputs(), job_documents=1, progress=seen.append)
+    assert (report.added, report.superseded) == (1, 1)
+    last = seen[-1]
+    assert (last.added, last.superseded) == (1, 1)
+    assert last.documents_seen == last.expected_documents == 2
