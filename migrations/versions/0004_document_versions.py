@@ -91,9 +91,11 @@ def _version_unfinished_jobs() -> None:
                 {"n": len(documents)},
             ).scalars()
         ]
+        for listed_document, version in zip(payload["documents"], versions, strict=True):
+            listed_document["version"] = version
         conn.execute(
             text("UPDATE pgcontext.ingest_queue SET payload = :payload WHERE id = :id"),
-            {"payload": json.dumps(queue.encode_documents(documents, versions)), "id": job_id},
+            {"payload": json.dumps(payload), "id": job_id},
         )
         # A source twice in one job: the later copy (the newer version) is the one listed.
         listed = {

@@ -35,7 +35,7 @@ from pgcontext.errors import (
 )
 from pgcontext.export import export_to_file, write_export
 from pgcontext.ingest import queue, writer
-from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS, Awaited, enqueue_again, enqueue_items
+from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS, enqueue_again, enqueue_items
 from pgcontext.ingest.imports import Importer
 from pgcontext.ingest.pipeline import IngestReport, Outcome, Progress
 from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem, iter_documents
@@ -288,7 +288,7 @@ class Store:
     def _await_jobs(
         self,
         collection_id: int,
-        waiting: Mapping[int, list[Awaited]],
+        waiting: Mapping[int, list[writer.HashedDocument]],
         report: IngestReport,
         options: WorkerOptions,
     ) -> None:
@@ -690,7 +690,10 @@ def _collect_run(conn: Any, run_id: str, report: IngestReport) -> None:
 
 
 def _collect_jobs(
-    conn: Any, collection_id: int, jobs: Mapping[int, list[Awaited]], report: IngestReport
+    conn: Any,
+    collection_id: int,
+    jobs: Mapping[int, list[writer.HashedDocument]],
+    report: IngestReport,
 ) -> list[SourceDocument]:
     """Count the documents left to other runs' jobs in `report`: unchanged if stored as
     this run read them, superseded if newer content (or a delete) won, a problem if the

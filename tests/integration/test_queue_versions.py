@@ -4,6 +4,7 @@ prune lose; two identical ingests at once embed each text once."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -446,3 +447,45 @@ def test_progress_counts_the_documents_a_newer_write_superseded(store: Store) ->
     last = seen[-1]
     assert (last.added, last.superseded) == (1, 1)
     assert last.documents_seen == last.expected_documents == 2
+
+
+def test_each_document_is_hashed_checked_and_its_metadata_serialised_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from psycopg.types import json as psycopg_json
+
+    from pgcontext.ingest import pipeline
+
+    hashed: list[str] = []
+    checked: list[str] = []
+    content_hash, check_storable = writer.content_hash, pipeline.check_storable
+
+    def counting_hash(doc: SourceDocument) -> str:
+        hashed.append(doc.source)
+        return content_hash(doc)
+
+    def counting_check(doc: SourceDocument) -> Any:
+        checked.append(doc.source)
+        return check_storable(doc)
+
+    monkeypatch.setattr(writer, "content_hash", counting_hash)
+    for module in ("pgcontext.ingest.pipeline", "pgcontext.ingest.enqueue"):
+        monkeypatch.setattr(f"{module}.check_storable", counting_check)
+    metadata = {"k": "v"}
+    serialised: list[Any] = []
+
+    def counting_dumps(obj: Any) -> str:
+        if obj == metadata:
+            serialised.append(obj)
+        return json.dumps(obj)
+
+    body = " ".join(f"Sentence {i} of a long document." for i in range(200))
+    documents = [SourceDocument(f"d{i}", None, body, metadata) for i in range(3)]
+    psycopg_json.set_json_dumps(counting_dumps)
+    try:
+        report = store.ingest("c", documents)
+    finally:
+        psycopg_json.set_json_dumps(json.dumps)
+    assert report.added == 3 and report.chunks_written > 3 * 3
+    assert sorted(hashed) == sorted(checked) == ["d0", "d1", "d2"]
+    assert len(serialised) <= 3

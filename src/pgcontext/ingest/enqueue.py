@@ -25,19 +25,11 @@ DEFAULT_JOB_DOCUMENTS = 256
 DEFAULT_JOB_CHARACTERS = 256 * 1000
 
 
-@dataclass(frozen=True)
-class Awaited:
-    """A document of this run that an unfinished job of another run carries, identical."""
-
-    document: SourceDocument
-    content_hash: str
-
-
 @dataclass
 class Enqueued:
     jobs: int = 0
     seen: set[str] = field(default_factory=set)
-    waiting_on: dict[int, list[Awaited]] = field(default_factory=dict)
+    waiting_on: dict[int, list[writer.HashedDocument]] = field(default_factory=dict)
     """Jobs of other runs that already carry some of this run's documents, identical: the
     run waits for them instead of queuing the same work again (by job id)."""
 
@@ -116,26 +108,27 @@ def _changed(
     unit: list[SourceDocument],
     report: IngestReport,
     run_id: str,
-    waiting_on: dict[int, list[Awaited]],
-) -> list[SourceDocument]:
+    waiting_on: dict[int, list[writer.HashedDocument]],
+) -> list[writer.HashedDocument]:
     """The documents of `unit` that need a job; the others are counted or waited for."""
     states = queue.source_states(conn, collection_id, [d.source for d in unit])
     changed = []
     for doc in unit:
-        digest = writer.content_hash(doc)
+        hashed = writer.HashedDocument.of(doc)
+        digest = hashed.content_hash
         state = states[doc.source]
         pending = state.pending
         if pending is not None and pending.content_hash == digest:
             if pending.run_id == run_id:
                 report.unchanged += 1  # the same input twice in this run
             else:
-                waiting_on.setdefault(pending.job_id, []).append(Awaited(doc, digest))
+                waiting_on.setdefault(pending.job_id, []).append(hashed)
         elif state.unchanged(digest):
             report.unchanged += 1
         else:
             # New, changed, or unchanged while an older job carries other content: then
             # the job only gives the stored document a newer version, and the older loses.
-            changed.append(doc)
+            changed.append(hashed)
     return changed
 
 

@@ -103,10 +103,7 @@ class Importer:
             ]
             written = writer.write_batch(self.conn, self.collection, prepared, self.ts_oid)
         outcome = Outcome()
-        for doc, _ in changed:
-            outcome.count(written[doc.source])
-            if written[doc.source] in ("added", "updated"):
-                outcome.chunks_written += len(doc.chunks)
+        outcome.count_written(prepared, written)
         self.report.add(outcome)
 
     def _check(self, doc: SourceDocument) -> SourceProblem | None:

@@ -174,7 +174,7 @@ class Worker:
         try:
             _, processor, _ = self._collection(job.collection_id)
             with self._connection() as conn:
-                batch = processor.prepare(conn, job.documents, job.versions)
+                batch = processor.prepare(conn, job.documents, job.versions, job.hashes)
             return _Prepared(job, processor, batch)
         except Exception as exc:  # any failure of this attempt: retry later, with backoff
             self._note_outage(exc)

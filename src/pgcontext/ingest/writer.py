@@ -63,6 +63,18 @@ class PreparedDocument:
     version: int
 
 
+@dataclass(frozen=True)
+class HashedDocument:
+    """A document with its content hash, computed once, where the document is read."""
+
+    document: SourceDocument
+    content_hash: str
+
+    @classmethod
+    def of(cls, document: SourceDocument) -> HashedDocument:
+        return cls(document, content_hash(document))
+
+
 def content_hash(document: SourceDocument) -> str:
     """What decides "unchanged": the text, the title and the metadata."""
     payload = json.dumps(
@@ -162,9 +174,11 @@ def write_batch(
             copy.set_types(COPY_TYPES)
             for doc_id, prepared in rewrite:
                 assert prepared.chunks is not None and prepared.embeddings is not None
+                # The user's metadata, unchanged (no reserved keys), serialised once.
+                metadata = _serialised(prepared.document.metadata)
                 for chunk, vector in zip(prepared.chunks, prepared.embeddings, strict=True):
                     copy.write_row(
-                        _chunk_row(collection.id, doc_id, prepared, chunk, vector, ts_oid)
+                        _chunk_row(collection.id, doc_id, metadata, chunk, vector, ts_oid)
                     )
     return outcomes
 
@@ -207,10 +221,19 @@ def write_documents(
     return results
 
 
+def _serialised(value: Any) -> Jsonb:
+    """A jsonb value serialised now, once, however many rows carry it."""
+    return Jsonb(json.dumps(value).encode(), dumps=_as_is)
+
+
+def _as_is(data: Any) -> Any:
+    return data
+
+
 def _chunk_row(
     collection_id: int,
     doc_id: int,
-    prepared: PreparedDocument,
+    metadata: Jsonb,
     chunk: Chunk,
     vector: Any,
     ts_oid: int,
@@ -224,7 +247,7 @@ def _chunk_row(
         chunk.token_count,
         chunk.start,
         chunk.end,
-        Jsonb(prepared.document.metadata),  # the user's, unchanged: no reserved keys
+        metadata,
         Jsonb(chunk_attributes(chunk)),
         ts_oid,
         np.asarray(vector, dtype=np.float32),
