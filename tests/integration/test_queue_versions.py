@@ -489,3 +489,19 @@ def test_each_document_is_hashed_checked_and_its_metadata_serialised_once(
     assert report.added == 3 and report.chunks_written > 3 * 3
     assert sorted(hashed) == sorted(checked) == ["d0", "d1", "d2"]
     assert len(serialised) <= 3
+
+
+def test_a_document_left_to_another_run_that_newer_content_superseded_counts_superseded(
+    store: Store, db_url: str, gated: GatedEmbedder
+) -> None:
+    gated.gate.set()
+    store.ingest("c", docs(1, "same"), enqueue_only=True)
+
+    def inputs() -> Any:
+        yield from docs(1, "same")  # left to the other run's queued job
+        yield SourceDocument("other", None, "other", {})
+        store.ingest("c", docs(1, "newer"))  # then newer content wins before that job runs
+
+    report = store.ingest("c", inputs(), job_documents=1, worker_options=FAST)
+    assert (report.added, report.unchanged, report.superseded) == (1, 0, 1)
+    assert stored_texts(db_url)["d0"] == "document 0 says newer"
