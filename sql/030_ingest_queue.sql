@@ -3,11 +3,14 @@
 -- whose lease expired (its worker died) is claimed again; a failed attempt returns to the
 -- queue after an exponential backoff until max_attempts is spent.
 
-CREATE OR REPLACE FUNCTION pgcontext.claim_ingest_jobs(
+-- Claim up to max_jobs jobs, of one run (only_run) and/or among some jobs (only_jobs) if
+-- given: a run waiting on another run's jobs helps with those jobs alone.
+CREATE OR REPLACE FUNCTION pgcontext.claim_ingest_jobs_among(
     worker text,
-    max_jobs integer DEFAULT 1,
-    lease_seconds double precision DEFAULT 60,
-    only_run text DEFAULT NULL
+    max_jobs integer,
+    lease_seconds double precision,
+    only_run text,
+    only_jobs bigint[]
 ) RETURNS SETOF pgcontext.ingest_queue
 LANGUAGE plpgsql
 AS $fn$
@@ -22,6 +25,7 @@ BEGIN
         SELECT id FROM pgcontext.ingest_queue
         WHERE status = 'running' AND leased_until < now() AND attempts >= max_attempts
           AND (only_run IS NULL OR run_id = only_run)
+          AND (only_jobs IS NULL OR id = ANY(only_jobs))
         FOR UPDATE SKIP LOCKED);
 
     RETURN QUERY
@@ -34,11 +38,23 @@ BEGIN
         WHERE ((status = 'queued' AND run_after <= now())
                OR (status = 'running' AND leased_until < now()))
           AND (only_run IS NULL OR run_id = only_run)
+          AND (only_jobs IS NULL OR id = ANY(only_jobs))
         ORDER BY run_after, id
         LIMIT max_jobs
         FOR UPDATE SKIP LOCKED)
     RETURNING q.*;
 END
+$fn$;
+
+CREATE OR REPLACE FUNCTION pgcontext.claim_ingest_jobs(
+    worker text,
+    max_jobs integer DEFAULT 1,
+    lease_seconds double precision DEFAULT 60,
+    only_run text DEFAULT NULL
+) RETURNS SETOF pgcontext.ingest_queue
+LANGUAGE sql
+AS $fn$
+    SELECT * FROM pgcontext.claim_ingest_jobs_among(worker, max_jobs, lease_seconds, only_run, NULL);
 $fn$;
 
 CREATE OR REPLACE FUNCTION pgcontext.heartbeat_ingest_jobs(
@@ -55,8 +71,9 @@ AS $fn$
 $fn$;
 
 -- Called inside the transaction that wrote the job's chunks: false means the lease was lost
--- (another worker took the job over), and the caller must roll back. A done job no longer
--- lists its documents as queued.
+-- (another worker took the job over), and the caller must roll back. (A done job no longer
+-- lists its documents as queued: a trigger of sql/035 sees to it, so this function works
+-- at every revision.)
 CREATE OR REPLACE FUNCTION pgcontext.finish_ingest_job(
     job_id bigint, worker text, job_result jsonb
 ) RETURNS boolean
@@ -67,9 +84,7 @@ AS $fn$
         SET status = 'done', payload = '{}', result = job_result, lease_owner = NULL,
             leased_until = NULL, updated_at = now()
         WHERE id = job_id AND lease_owner = worker AND status = 'running'
-        RETURNING id),
-    forgotten AS (
-        DELETE FROM pgcontext.queued_document q WHERE q.job_id IN (SELECT id FROM finished))
+        RETURNING 1)
     SELECT count(*) = 1 FROM finished;
 $fn$;
 

@@ -12,7 +12,12 @@ Create Date: 2026-12-03
 
 from __future__ import annotations
 
+import json
+
 from alembic import op
+from sqlalchemy import text
+
+from pgcontext.ingest import queue, writer
 
 revision = "0004"
 down_revision = "0003"
@@ -22,8 +27,8 @@ depends_on = None
 
 def upgrade() -> None:
     op.execute("CREATE SEQUENCE pgcontext.document_version_seq")
-    # A volatile default fills each existing row with its own value. Jobs queued before this
-    # revision carry no version and count as the oldest (0): they never replace a document.
+    # A volatile default fills each existing row with its own value; unfinished jobs then
+    # get newer ones (_version_unfinished_jobs).
     op.execute(
         "ALTER TABLE pgcontext.document ADD COLUMN version bigint NOT NULL"
         " DEFAULT nextval('pgcontext.document_version_seq')"
@@ -58,12 +63,64 @@ def upgrade() -> None:
         "CREATE INDEX queued_document_source_idx"
         " ON pgcontext.queued_document (collection_id, source)"
     )
+    _version_unfinished_jobs()
+
+
+def _version_unfinished_jobs() -> None:
+    """Jobs queued (or running) before this revision carry the latest word on their
+    documents: each document gets a version newer than every stored one, in job order,
+    written into the payload and listed in queued_document, as an enqueue would have."""
+    conn = op.get_bind()
+    jobs = conn.execute(
+        text(
+            "SELECT id, collection_id, payload FROM pgcontext.ingest_queue"
+            " WHERE status IN ('queued', 'running') ORDER BY id"
+        )
+    ).fetchall()
+    for job_id, collection_id, payload in jobs:
+        documents = queue.decode_documents(payload)
+        if not documents:
+            continue
+        versions = [
+            int(v)
+            for v in conn.execute(
+                text(
+                    "SELECT nextval('pgcontext.document_version_seq')"
+                    " FROM generate_series(1, :n) ORDER BY 1"
+                ),
+                {"n": len(documents)},
+            ).scalars()
+        ]
+        for listed_document, version in zip(payload["documents"], versions, strict=True):
+            listed_document["version"] = version
+        conn.execute(
+            text("UPDATE pgcontext.ingest_queue SET payload = :payload WHERE id = :id"),
+            {"payload": json.dumps(payload), "id": job_id},
+        )
+        # A source twice in one job: the later copy (the newer version) is the one listed.
+        listed = {
+            doc.source: (writer.content_hash(doc), version)
+            for doc, version in zip(documents, versions, strict=True)
+        }
+        conn.execute(
+            text(
+                "INSERT INTO pgcontext.queued_document"
+                " (job_id, collection_id, source, content_hash, version)"
+                " VALUES (:job, :collection, :source, :hash, :version)"
+            ),
+            [
+                {"job": job_id, "collection": collection_id, "source": s, "hash": h, "version": v}
+                for s, (h, v) in listed.items()
+            ],
+        )
 
 
 def downgrade() -> None:
     # The functions of sql/035 use these tables; the earlier revisions' files do not.
     op.execute("DROP FUNCTION IF EXISTS pgcontext.write_document CASCADE")
     op.execute("DROP FUNCTION IF EXISTS pgcontext.delete_documents CASCADE")
+    op.execute("DROP FUNCTION IF EXISTS pgcontext.forget_done_job_documents CASCADE")
+    op.execute("DROP FUNCTION IF EXISTS pgcontext.forget_tombstones CASCADE")
     op.execute("DROP TABLE pgcontext.queued_document")
     op.execute("DROP TABLE pgcontext.document_tombstone")
     op.execute("ALTER TABLE pgcontext.document DROP COLUMN version")

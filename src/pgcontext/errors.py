@@ -81,5 +81,10 @@ class QueryError(PgContextError):
 
 
 class ChangedWhilePreparedError(PgContextError):
-    """A document a worker prepared as unchanged was changed by another writer before this
-    one wrote it: the job is retried, and prepares it again."""
+    """Documents a worker prepared as unchanged were changed by another writer before this
+    one wrote them: the batch's transaction is rolled back, those documents alone are
+    prepared again, and the batch is written anew."""
+
+    def __init__(self, sources: list[str]) -> None:
+        super().__init__(f"{', '.join(sources)} changed while this job was being prepared")
+        self.sources = sources

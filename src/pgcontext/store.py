@@ -35,7 +35,7 @@ from pgcontext.errors import (
 )
 from pgcontext.export import export_to_file, write_export
 from pgcontext.ingest import queue, writer
-from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS, enqueue_items
+from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS, enqueue_again, enqueue_items
 from pgcontext.ingest.imports import Importer
 from pgcontext.ingest.outage import Outage
 from pgcontext.ingest.pipeline import IngestReport, Outcome, Progress
@@ -260,12 +260,16 @@ class Store:
         report.queued_jobs = enqueued.jobs
         report.expected_documents = len(enqueued.seen)
         if enqueue_only:
+            # Left to other runs' jobs, identical: as good as stored, once those are done.
+            report.unchanged += enqueued.awaited
+            for job_id, awaited in enqueued.waiting_on.items():
+                log.info("%d documents left to job %d of another run", len(awaited), job_id)
             report.seconds = time.perf_counter() - started
             return report
         runner = self.worker(options, progress=_run_progress(report, progress))
         try:
             runner.run()
-            self._await_jobs(enqueued.waiting_on, options)
+            self._await_jobs(info.id, enqueued.waiting_on, report, options)
         except DatabaseUnavailableError as exc:
             written = runner.report.added + runner.report.updated
             raise DatabaseUnavailableError(
@@ -275,9 +279,9 @@ class Store:
             ) from exc
         with self._pool.connection() as conn:
             _collect_run(conn, run_id, report)
-            _collect_jobs(conn, enqueued.waiting_on, report)
             if prune:
                 self._prune(conn, info, enqueued.seen, report)
+            writer.forget_tombstones(conn)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -302,18 +306,30 @@ class Store:
         """Run a queue worker in this process until it stops (see `pgcontext worker`)."""
         return self.worker(options, progress=progress).run()
 
-    def _await_jobs(self, jobs: Mapping[int, list[str]], options: WorkerOptions) -> None:
-        """Wait for other runs' jobs this run relies on, helping with those runs' work:
-        a run whose process died still gets done (its leases expire, this worker claims)."""
-        if not jobs:
-            return
-        while True:
+    def _await_jobs(
+        self,
+        collection_id: int,
+        waiting: Mapping[int, list[writer.HashedDocument]],
+        report: IngestReport,
+        options: WorkerOptions,
+    ) -> None:
+        """Wait for the other runs' jobs this run relies on, helping with those jobs alone:
+        a job whose run died still gets done (its lease expires, this worker claims it).
+        Documents whose job failed for good are queued again as this run's own, and worked
+        (`options.run_id`), so the run still stores what it read."""
+        run_id = options.run_id
+        assert run_id is not None
+        while waiting:
+            self.work(replace(options, run_id=None, job_ids=tuple(waiting)))
             with self._pool.connection() as conn:
-                runs = queue.job_runs(conn, list(jobs))
-            if not runs:
-                return
-            for other in runs:
-                self.work(replace(options, run_id=other))
+                orphans = _collect_jobs(conn, collection_id, waiting, report)
+                if not orphans:
+                    return
+                again = enqueue_again(conn, collection_id, orphans, report, run_id=run_id)
+            report.queued_jobs += again.jobs
+            if again.jobs:
+                self.work(options)
+            waiting = again.waiting_on
 
     def export(self, collection: str, out: IO[bytes] | str | os.PathLike[str]) -> int:
         """Write the collection's chunks as JSONL (see pgcontext.export); returns the count.
@@ -708,6 +724,7 @@ def _run_progress(report: IngestReport, progress: Progress | None) -> Progress |
                 added=worker_report.added,
                 updated=worker_report.updated,
                 unchanged=worker_report.unchanged,
+                superseded=worker_report.superseded,
                 chunks_written=worker_report.chunks_written,
                 chunks_embedded=worker_report.chunks_embedded,
                 problems=worker_report.problems,
@@ -730,25 +747,38 @@ def _collect_run(conn: Any, run_id: str, report: IngestReport) -> None:
                 report.problems.append(SourceProblem(source, f"job failed: {job['error']}"))
 
 
-def _collect_jobs(conn: Any, jobs: Mapping[int, list[str]], report: IngestReport) -> None:
-    """Documents left to other runs' jobs: unchanged once those are done, else problems."""
+def _collect_jobs(
+    conn: Any,
+    collection_id: int,
+    jobs: Mapping[int, list[writer.HashedDocument]],
+    report: IngestReport,
+) -> list[SourceDocument]:
+    """Count the documents left to other runs' jobs in `report`: unchanged if stored as
+    this run read them, superseded if newer content (or a delete) won, a problem if the
+    job could not index them. Returns those whose job failed for good, to queue again."""
     outcomes = queue.job_outcomes(conn, list(jobs))
-    for job_id, sources in jobs.items():
+    sources = [a.document.source for awaited in jobs.values() for a in awaited]
+    stored = writer.stored_documents(conn, collection_id, sources)
+    orphans: list[SourceDocument] = []
+    for job_id, awaited in jobs.items():
         job = outcomes.get(job_id)
-        if job is None or job["status"] != "done":
-            reason = (
-                f"job {job_id} of another ingest run failed: {job['error']}"
-                if job is not None and job["status"] == "failed"
-                else f"left to job {job_id} of another ingest run, which has not finished"
-            )
-            report.problems.extend(SourceProblem(source, reason) for source in sources)
+        if job is not None and job["status"] == "failed":
+            orphans.extend(a.document for a in awaited)
             continue
-        failed = {source: reason for source, reason in job["result"].get("problems", [])}
-        for source in sources:
+        if job is None or job["status"] != "done":
+            reason = f"left to job {job_id} of another ingest run, which has not finished"
+            report.problems.extend(SourceProblem(a.document.source, reason) for a in awaited)
+            continue
+        failed = dict(job["result"].get("problems", []))
+        for a in awaited:
+            source = a.document.source
             if source in failed:
                 report.problems.append(SourceProblem(source, failed[source]))
-            else:
+            elif source in stored and stored[source].content_hash == a.content_hash:
                 report.unchanged += 1
+            else:
+                report.superseded += 1
+    return orphans
 
 
 def _as_items(sources: Iterable[str | Path] | Items, fields: JsonlFields, max_bytes: int) -> Items:

@@ -4,6 +4,7 @@ prune lose; two identical ingests at once embed each text once."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from pathlib import Path
@@ -15,7 +16,6 @@ from psycopg.types.json import Jsonb
 
 from pgcontext import SourceDocument, Store
 from pgcontext.db.connection import connect
-from pgcontext.errors import ChangedWhilePreparedError
 from pgcontext.ingest import queue, writer
 from pgcontext.ingest.pipeline import BatchProcessor, IngestReport, Outcome
 from pgcontext.ingest.worker import WorkerOptions
@@ -148,29 +148,43 @@ def test_a_slow_worker_blocks_the_newer_write_and_the_newer_one_still_wins(
     assert all(text.endswith("says new") for text in stored_texts(db_url).values())
 
 
-def test_a_document_changed_between_prepare_and_write_is_prepared_again(
+def test_a_document_changed_between_prepare_and_write_is_prepared_again_alone(
     store: Store, db_url: str, fake_embedder: FakeEmbedder
 ) -> None:
     store.ingest("c", docs(2, "x"))
-    store.ingest("c", docs(2, "y"), enqueue_only=True)
+    store.ingest("c", docs(1, "y"), enqueue_only=True)
     # "x" is stored, but an older job carries "y": this run queues "x" anew, to win.
-    assert store.ingest("c", docs(2, "x"), enqueue_only=True).queued_jobs == 1
+    latest = [*docs(1, "x"), SourceDocument("new", None, "a new document", {})]
+    assert store.ingest("c", latest, enqueue_only=True).queued_jobs == 1
     info = store.collection("c")
     processor = BatchProcessor(info, fake_embedder)
     with connect(db_url) as conn:
         older, newer = queue.claim(conn, "w", max_jobs=2)
         ts_oid = writer.ts_config_oid(conn, info)
         prepared_newer = processor.prepare(conn, newer.documents, newer.versions)
-        assert all(p.chunks is None for p in prepared_newer.documents)  # "x" is stored
+        assert [p.chunks is None for p in prepared_newer.documents] == [False, True]
         prepared_older = processor.prepare(conn, older.documents, older.versions)
         outcome = processor.write(conn, prepared_older, ts_oid, lambda _: None)
-        assert outcome.updated == 2  # "y" is newer than the stored "x"
-        with pytest.raises(ChangedWhilePreparedError):
-            processor.write(conn, prepared_newer, ts_oid, lambda _: None)
-        assert queue.fail(conn, newer.id, "w", "changed", backoff_seconds=0) == "queued"
-        queue.release(conn, "w", [older.id])
-    store.work(WorkerOptions(once=True, poll_seconds=0.02))
-    assert all(text.endswith("says x") for text in stored_texts(db_url).values())
+        assert outcome.updated == 1  # "y" is newer than the stored "x"
+
+        def finish(_: Outcome) -> None:
+            assert queue.finish(conn, newer.id, "w", {})
+
+        # d0 changed under the prepared batch: it alone is prepared again, and the batch
+        # is written in the same attempt (no failure, no backoff, no attempt spent).
+        outcome = processor.write(conn, prepared_newer, ts_oid, finish)
+        assert (outcome.added, outcome.updated, outcome.superseded) == (1, 1, 0)
+        assert outcome.chunks_written == 2
+        assert queue.finish(conn, older.id, "w", {})
+        row = conn.execute(
+            "SELECT status, attempts FROM pgcontext.ingest_queue WHERE id = %s", (newer.id,)
+        ).fetchone()
+    assert row == ("done", 1)
+    assert stored_texts(db_url) == {
+        "d0": "document 0 says x",
+        "d1": "document 1 says x",
+        "new": "a new document",
+    }
 
 
 def test_a_job_queued_before_a_prune_does_not_resurrect_its_document(
@@ -269,13 +283,17 @@ def test_a_run_waiting_on_another_runs_failing_job_reports_the_failure(
     assert all("fake embedder failure" in p.reason for p in report.problems)
 
 
+@pytest.mark.parametrize("stored", [False, True], ids=["new source", "stored source"])
 @pytest.mark.parametrize("first", ["write", "delete"])
 def test_a_delete_and_an_older_write_racing_on_a_new_source_end_deleted(
-    store: Store, db_url: str, first: str
+    store: Store, db_url: str, first: str, stored: bool
 ) -> None:
     """The rule in SQL alone (as trigger-fed workers will use it): work queued before a
-    delete loses to it, whichever transaction takes the key first."""
+    delete loses to it, whichever transaction takes the key first (the key's lock is its
+    tombstone row for a new source, the document's row for a stored one)."""
     collection_id = store.create_collection("c").id
+    if stored:
+        store.ingest("c", [SourceDocument("z", None, "stored", {})])
     with psycopg.connect(db_url) as conn:
         (queued,) = writer.next_versions(conn, 1)  # the write's work was queued first
     write = (
@@ -295,8 +313,9 @@ def test_a_delete_and_an_older_write_racing_on_a_new_source_end_deleted(
         assert second.is_alive()  # waiting for the key
         a.commit()
         second.join(10)
+    written = "updated" if stored else "added"
     assert outcomes[0 if first == "write" else 1] == (
-        "added" if first == "write" else "superseded",
+        written if first == "write" else "superseded",
     )
     with psycopg.connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM pgcontext.document").fetchone() == (0,)
@@ -322,3 +341,167 @@ def test_a_job_queued_before_versions_existed_counts_as_the_oldest(
     worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
     assert (worked.superseded, worked.added) == (1, 1)
     assert stored_texts(db_url) == {"d0": "document 0 says stored", "new": "new legacy"}
+
+
+def job_statuses(db_url: str) -> dict[int, str]:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT id, status FROM pgcontext.ingest_queue").fetchall()
+    return dict(rows)
+
+
+def test_a_run_whose_awaited_job_fails_for_good_writes_its_own_copy(
+    store: Store, db_url: str, gated: GatedEmbedder
+) -> None:
+    gated.gate.set()
+    store.ingest("c", docs(2, "same"), enqueue_only=True)
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE pgcontext.ingest_queue SET max_attempts = 1")
+    gated.fail_next = 1  # the other run's only attempt
+    report = store.ingest("c", docs(2, "same"), worker_options=FAST)
+    assert (report.added, report.ok) == (2, True)
+    assert report.documents_seen == report.expected_documents == 2
+    assert len(stored_texts(db_url)) == 2
+
+
+@pytest.mark.parametrize("other_run", ["a run", "no run (queued before runs existed)"])
+def test_a_run_waits_only_for_the_jobs_it_needs(
+    store: Store, db_url: str, gated: GatedEmbedder, other_run: str
+) -> None:
+    gated.gate.set()
+    others = [SourceDocument(f"e{i}", None, f"other {i}", {}) for i in range(3)]
+    store.ingest("c", docs(3, "same") + others, enqueue_only=True, job_documents=3)
+    if other_run != "a run":
+        with psycopg.connect(db_url) as conn:
+            conn.execute("UPDATE pgcontext.ingest_queue SET run_id = NULL")
+    needed, unrelated = sorted(job_statuses(db_url))
+    report = store.ingest("c", docs(3, "same"), worker_options=FAST)
+    assert (report.unchanged, report.queued_jobs, report.ok) == (3, 0, True)
+    assert job_statuses(db_url) == {needed: "done", unrelated: "queued"}
+
+
+def test_an_enqueue_only_run_reports_the_documents_it_leaves_to_another_run(
+    store: Store, gated: GatedEmbedder
+) -> None:
+    store.ingest("c", docs(3, "same"), enqueue_only=True)
+    report = store.ingest("c", [*docs(3, "same"), *docs(4, "new")[3:]], enqueue_only=True)
+    assert (report.queued_jobs, report.unchanged, report.expected_documents) == (1, 3, 4)
+
+
+def tombstone_writes(conn: psycopg.Connection[Any]) -> tuple[int, int]:
+    """Rows this transaction inserted into and deleted from document_tombstone."""
+    row = conn.execute(
+        "SELECT n_tup_ins, n_tup_del FROM pg_stat_xact_user_tables"
+        " WHERE schemaname = 'pgcontext' AND relname = 'document_tombstone'"
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def test_writing_a_stored_document_leaves_the_tombstones_alone(store: Store, db_url: str) -> None:
+    store.ingest("c", docs(1, "stored"))
+    collection_id = store.collection("c").id
+    with psycopg.connect(db_url) as conn:
+        (version,) = writer.next_versions(conn, 1)
+        outcome = conn.execute(
+            "SELECT outcome FROM pgcontext.write_document(%s, 'd0', NULL, '{}', 'h2', 1, %s)",
+            (collection_id, version),
+        ).fetchone()
+        assert outcome == ("updated",)
+        assert tombstone_writes(conn) == (0, 0)  # the document's own row is the lock
+
+
+def tombstones(db_url: str) -> set[str]:
+    with psycopg.connect(db_url) as conn:
+        return {r[0] for r in conn.execute("SELECT source FROM pgcontext.document_tombstone")}
+
+
+def test_tombstones_no_unfinished_job_needs_are_dropped_after_a_while(
+    store: Store, db_url: str
+) -> None:
+    store.ingest("c", docs(3, "one"))
+    store.ingest("c", docs(2, "two")[1:], enqueue_only=True)  # d1 queued, older than the prune
+    store.ingest("c", docs(1, "three"), prune=True)
+    assert tombstones(db_url) == {"d1", "d2"}  # just deleted: kept for a grace period
+    with psycopg.connect(db_url) as conn:
+        conn.execute("UPDATE pgcontext.document_tombstone SET deleted_at = now() - interval '2h'")
+    store.ingest("c", docs(1, "three"))
+    assert tombstones(db_url) == {"d1"}  # the queued job of d1 still needs it
+    worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    assert (worked.superseded, worked.added) == (1, 0)
+    store.ingest("c", docs(1, "three"))
+    assert tombstones(db_url) == set()
+    assert stored_texts(db_url) == {"d0": "document 0 says three"}
+
+
+def test_progress_counts_the_documents_a_newer_write_superseded(store: Store) -> None:
+    store.create_collection("c")
+
+    def inputs() -> Any:
+        yield SourceDocument("d0", None, "older", {})
+        yield SourceDocument("d1", None, "other", {})  # d0's job is queued by now
+        store.ingest("c", [SourceDocument("d0", None, "newer", {})])
+
+    seen: list[IngestReport] = []
+    report = store.ingest("c", inputs(), job_documents=1, progress=seen.append)
+    assert (report.added, report.superseded) == (1, 1)
+    last = seen[-1]
+    assert (last.added, last.superseded) == (1, 1)
+    assert last.documents_seen == last.expected_documents == 2
+
+
+def test_each_document_is_hashed_checked_and_its_metadata_serialised_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from psycopg.types import json as psycopg_json
+
+    from pgcontext.ingest import pipeline
+
+    hashed: list[str] = []
+    checked: list[str] = []
+    content_hash, check_storable = writer.content_hash, pipeline.check_storable
+
+    def counting_hash(doc: SourceDocument) -> str:
+        hashed.append(doc.source)
+        return content_hash(doc)
+
+    def counting_check(doc: SourceDocument) -> Any:
+        checked.append(doc.source)
+        return check_storable(doc)
+
+    monkeypatch.setattr(writer, "content_hash", counting_hash)
+    for module in ("pgcontext.ingest.pipeline", "pgcontext.ingest.enqueue"):
+        monkeypatch.setattr(f"{module}.check_storable", counting_check)
+    metadata = {"k": "v"}
+    serialised: list[Any] = []
+
+    def counting_dumps(obj: Any) -> str:
+        if obj == metadata:
+            serialised.append(obj)
+        return json.dumps(obj)
+
+    body = " ".join(f"Sentence {i} of a long document." for i in range(200))
+    documents = [SourceDocument(f"d{i}", None, body, metadata) for i in range(3)]
+    psycopg_json.set_json_dumps(counting_dumps)
+    try:
+        report = store.ingest("c", documents)
+    finally:
+        psycopg_json.set_json_dumps(json.dumps)
+    assert report.added == 3 and report.chunks_written > 3 * 3
+    assert sorted(hashed) == sorted(checked) == ["d0", "d1", "d2"]
+    assert len(serialised) <= 3
+
+
+def test_a_document_left_to_another_run_that_newer_content_superseded_counts_superseded(
+    store: Store, db_url: str, gated: GatedEmbedder
+) -> None:
+    gated.gate.set()
+    store.ingest("c", docs(1, "same"), enqueue_only=True)
+
+    def inputs() -> Any:
+        yield from docs(1, "same")  # left to the other run's queued job
+        yield SourceDocument("other", None, "other", {})
+        store.ingest("c", docs(1, "newer"))  # then newer content wins before that job runs
+
+    report = store.ingest("c", inputs(), job_documents=1, worker_options=FAST)
+    assert (report.added, report.unchanged, report.superseded) == (1, 0, 1)
+    assert stored_texts(db_url)["d0"] == "document 0 says newer"

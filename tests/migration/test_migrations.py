@@ -7,10 +7,16 @@ from typing import Any
 import psycopg
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from psycopg.types.json import Jsonb
 
+from pgcontext import SourceDocument, Store
+from pgcontext.config import Settings
 from pgcontext.db import migrate
 from pgcontext.db.connection import sqlalchemy_engine
 from pgcontext.db.models import Base
+from pgcontext.ingest import queue
+from pgcontext.ingest.worker import WorkerOptions
+from tests.support.fake_embedder import FakeEmbedder
 
 TABLES = {
     "embedding_model",
@@ -117,3 +123,63 @@ def _is_runtime_index(entry: Any) -> bool:
         and entry[0] == "remove_index"
         and entry[1].name.startswith("chunk_embedding_hnsw_")
     )
+
+
+def queue_a_job_the_0003_way(db_url: str, collection_id: int, texts: dict[str, str]) -> None:
+    """A job as revisions before 0004 queued it: no versions, no queued_document rows."""
+    payload = {
+        "documents": [
+            {"source": s, "title": None, "text": t, "metadata": {}} for s, t in texts.items()
+        ]
+    }
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO pgcontext.ingest_queue (collection_id, source, payload, run_id)"
+            " VALUES (%s, %s, %s, 'old-run')",
+            (collection_id, next(iter(texts)), Jsonb(payload)),
+        )
+
+
+def test_the_queue_still_works_after_downgrading_document_versions(
+    store: Store, db_url: str
+) -> None:
+    collection_id = store.create_collection("c").id
+    store.close()
+    migrate.downgrade(db_url, "0003")
+    queue_a_job_the_0003_way(db_url, collection_id, {"a": "text"})
+    with psycopg.connect(db_url) as conn:
+        (job,) = queue.claim(conn, "w")
+        assert queue.finish(conn, job.id, "w", {"added": 1})
+        assert queue.fail(conn, job.id, "w", "gone") is None  # finished, not leased
+        status = conn.execute(
+            "SELECT status FROM pgcontext.ingest_queue WHERE id = %s", (job.id,)
+        ).fetchone()
+    assert status == ("done",)
+
+
+def test_a_job_queued_before_document_versions_is_applied_after_the_upgrade(
+    store: Store, db_url: str, settings: Settings, fake_embedder: FakeEmbedder
+) -> None:
+    store.ingest("c", [SourceDocument("a", None, "stored text", {})])
+    collection_id = store.collection("c").id
+    store.close()
+    migrate.downgrade(db_url, "0003")
+    queue_a_job_the_0003_way(db_url, collection_id, {"a": "queued update", "b": "queued new"})
+    migrate.upgrade(db_url)
+    with Store.open(db_url, settings=settings, upgrade=False) as reopened:
+        reopened.register_embedder(fake_embedder)
+        # The queued update is known as pending: re-ingesting it waits instead of queuing.
+        again = reopened.ingest(
+            "c", [SourceDocument("a", None, "queued update", {})], enqueue_only=True
+        )
+        assert again.queued_jobs == 0
+        worked = reopened.work(WorkerOptions(once=True, poll_seconds=0.02))
+    assert (worked.updated, worked.added, worked.superseded) == (1, 1, 0)
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT d.source, c.text FROM pgcontext.document d"
+            " JOIN pgcontext.chunk c ON c.document_id = d.id ORDER BY 1"
+        ).fetchall()
+        left = conn.execute("SELECT count(*) FROM pgcontext.queued_document").fetchone()
+    assert rows == [("a", "queued update"), ("b", "queued new")]
+    assert left == (0,)  # the finished job no longer lists its documents

@@ -33,9 +33,13 @@ DEFAULT_JOB_CHARACTERS = 256 * 1000
 class Enqueued:
     jobs: int = 0
     seen: set[str] = field(default_factory=set)
-    waiting_on: dict[int, list[str]] = field(default_factory=dict)
+    waiting_on: dict[int, list[writer.HashedDocument]] = field(default_factory=dict)
     """Jobs of other runs that already carry some of this run's documents, identical: the
-    run waits for them instead of queuing the same work again (by job id, their sources)."""
+    run waits for them instead of queuing the same work again (by job id)."""
+
+    @property
+    def awaited(self) -> int:
+        return sum(len(documents) for documents in self.waiting_on.values())
 
 
 def enqueue_items(
@@ -66,11 +70,7 @@ def enqueue_items(
     try:
         for unit in _units(group_chunks(items), report, done.seen, limits, importer):
             step = partial(_queue_unit, collection_id, unit, run_id, max_attempts)
-            jobs, unchanged, waiting_on = outage.run(pool, step)
-            done.jobs += jobs
-            report.unchanged += unchanged
-            for job_id, sources in waiting_on.items():
-                done.waiting_on.setdefault(job_id, []).extend(sources)
+            _tally(done, report, outage.run(pool, step))
         importer.flush()
     except DatabaseUnavailableError as exc:
         raise DatabaseUnavailableError(
@@ -81,12 +81,42 @@ def enqueue_items(
     return done
 
 
+def enqueue_again(
+    conn: Conn,
+    collection_id: int,
+    documents: list[SourceDocument],
+    report: IngestReport,
+    *,
+    run_id: str,
+    job_documents: int = DEFAULT_JOB_DOCUMENTS,
+    max_attempts: int = 5,
+) -> Enqueued:
+    """Queue this run's own copy of documents it had left to another run's job, which then
+    failed for good: with new versions, as if read now (unless stored meanwhile)."""
+    done = Enqueued()
+    for start in range(0, len(documents), job_documents):
+        unit = documents[start : start + job_documents]
+        _tally(done, report, _queue_unit(collection_id, unit, run_id, max_attempts, conn))
+    return done
+
+
+Queued = tuple[int, int, dict[int, list[writer.HashedDocument]]]
+
+
+def _tally(done: Enqueued, report: IngestReport, queued: Queued) -> None:
+    jobs, unchanged, waiting_on = queued
+    done.jobs += jobs
+    report.unchanged += unchanged
+    for job_id, documents in waiting_on.items():
+        done.waiting_on.setdefault(job_id, []).extend(documents)
+
+
 def _queue_unit(
     collection_id: int, unit: list[SourceDocument], run_id: str, max_attempts: int, conn: Conn
-) -> tuple[int, int, dict[int, list[str]]]:
+) -> Queued:
     """One job for the documents of `unit` that need one, in one transaction: (jobs queued,
-    documents unchanged, jobs of other runs waited for with their sources)."""
-    waiting_on: dict[int, list[str]] = {}
+    documents unchanged, jobs of other runs waited for with their documents)."""
+    waiting_on: dict[int, list[writer.HashedDocument]] = {}
     with conn.transaction():
         queue.lock_collection(conn, collection_id)
         changed, unchanged = _changed(conn, collection_id, unit, run_id, waiting_on)
@@ -101,28 +131,29 @@ def _changed(
     collection_id: int,
     unit: list[SourceDocument],
     run_id: str,
-    waiting_on: dict[int, list[str]],
-) -> tuple[list[SourceDocument], int]:
+    waiting_on: dict[int, list[writer.HashedDocument]],
+) -> tuple[list[writer.HashedDocument], int]:
     """The documents of `unit` that need a job, and how many are unchanged; the others are
     waited for."""
     states = queue.source_states(conn, collection_id, [d.source for d in unit])
     changed = []
     unchanged = 0
     for doc in unit:
-        digest = writer.content_hash(doc)
+        hashed = writer.HashedDocument.of(doc)
+        digest = hashed.content_hash
         state = states[doc.source]
         pending = state.pending
         if pending is not None and pending.content_hash == digest:
             if pending.run_id == run_id:
                 unchanged += 1  # the same input twice in this run
             else:
-                waiting_on.setdefault(pending.job_id, []).append(doc.source)
+                waiting_on.setdefault(pending.job_id, []).append(hashed)
         elif state.unchanged(digest):
             unchanged += 1
         else:
             # New, changed, or unchanged while an older job carries other content: then
             # the job only gives the stored document a newer version, and the older loses.
-            changed.append(doc)
+            changed.append(hashed)
     return changed, unchanged
 
 

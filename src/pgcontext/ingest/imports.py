@@ -93,20 +93,17 @@ class Importer:
         if not self.batch:
             return
         batch, self.batch, self.size = self.batch, [], 0
-        unchanged, changed, written = self.outage.run(self.pool, partial(self._write, batch))
+        unchanged, prepared, written = self.outage.run(self.pool, partial(self._write, batch))
         self.report.unchanged += unchanged
         outcome = Outcome()
-        for doc, _ in changed:
-            outcome.count(written[doc.source])
-            if written[doc.source] in ("added", "updated"):
-                outcome.chunks_written += len(doc.chunks)
+        outcome.count_written(prepared, written)
         self.report.add(outcome)
 
     def _write(
         self, batch: list[SourceDocument], conn: Conn
-    ) -> tuple[int, list[tuple[SourceDocument, str]], dict[str, str]]:
-        """Write the changed documents of `batch`: (how many were unchanged, the changed ones
-        with their hashes, what became of each)."""
+    ) -> tuple[int, list[writer.PreparedDocument], dict[str, str]]:
+        """Write the changed documents of `batch`: (how many were unchanged, the documents
+        written, what became of each)."""
         states = queue.source_states(conn, self.collection.id, [d.source for d in batch])
         changed = []
         for doc in batch:
@@ -120,7 +117,7 @@ class Importer:
                 for (doc, digest), version in zip(changed, versions, strict=True)
             ]
             written = writer.write_batch(conn, self.collection, prepared, self.ts_oid)
-        return len(batch) - len(changed), changed, written
+        return len(batch) - len(changed), prepared, written
 
     def _check(self, doc: SourceDocument) -> SourceProblem | None:
         checked = check_storable(doc)

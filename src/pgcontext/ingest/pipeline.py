@@ -17,7 +17,7 @@ import psycopg
 
 from pgcontext.catalog import CollectionInfo, require_model
 from pgcontext.embed.base import Embedder
-from pgcontext.errors import PgContextError
+from pgcontext.errors import ChangedWhilePreparedError, PgContextError
 from pgcontext.ingest import writer
 from pgcontext.ingest.chunking import Chunk, chunk_text
 from pgcontext.ingest.sources import SourceDocument, SourceProblem
@@ -26,6 +26,10 @@ from pgcontext.ingest.values import check_json_value, check_text
 log = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[Any]
+
+# Times a batch is written again after some of its documents changed under it; past that,
+# the job fails this attempt (ChangedWhilePreparedError) and is retried later.
+MAX_PREPARES = 3
 
 
 @dataclass
@@ -46,6 +50,17 @@ class Outcome:
         if written not in ("added", "updated", "unchanged", "superseded"):
             raise ValueError(f"unknown write outcome {written!r}")
         setattr(self, written, getattr(self, written) + 1)
+
+    def count_written(
+        self, documents: Iterable[writer.PreparedDocument], written: Mapping[str, str]
+    ) -> None:
+        """Count each document by what writing it did (`written`, by source), and the
+        chunks of those added or updated."""
+        for item in documents:
+            result = written[item.document.source]
+            self.count(result)
+            if result in ("added", "updated") and item.chunks is not None:
+                self.chunks_written += len(item.chunks)
 
     def as_result(self) -> dict[str, Any]:
         return {
@@ -148,25 +163,35 @@ class BatchProcessor:
         require_model(self.collection, self.embedder.spec)
 
     def prepare(
-        self, conn: Conn, documents: Iterable[SourceDocument], versions: Mapping[str, int]
+        self,
+        conn: Conn,
+        documents: Iterable[SourceDocument],
+        versions: Mapping[str, int],
+        hashes: Mapping[str, str] | None = None,
     ) -> PreparedBatch:
         """Chunk and embed (only texts not stored yet) each document of `versions[source]`
-        (0 if absent: the oldest) that is neither unchanged nor superseded already."""
+        (0 if absent: the oldest) that is neither unchanged nor superseded already.
+
+        A document with a content hash in `hashes` was checked and hashed when queued;
+        the others are checked and hashed here.
+        """
         outcome = Outcome()
-        batch: list[SourceDocument] = []
+        batch: list[tuple[SourceDocument, str]] = []
         for doc in _last_of_each_source(documents):
-            checked = check_storable(doc)
-            if isinstance(checked, SourceProblem):
-                outcome.problems.append(checked)
-            else:
-                batch.append(checked)
-        sources = [d.source for d in batch]
+            digest = hashes.get(doc.source) if hashes else None
+            if digest is None:
+                checked = check_storable(doc)
+                if isinstance(checked, SourceProblem):
+                    outcome.problems.append(checked)
+                    continue
+                digest = writer.content_hash(doc)
+            batch.append((doc, digest))
+        sources = [d.source for d, _ in batch]
         stored = writer.stored_documents(conn, self.collection.id, sources)
         deleted = writer.deleted_versions(conn, self.collection.id, sources)
         todo: list[tuple[SourceDocument, str]] = []
         unchanged: list[writer.PreparedDocument] = []
-        for doc in batch:
-            digest = writer.content_hash(doc)
+        for doc, digest in batch:
             version = versions.get(doc.source, 0)
             previous = stored.get(doc.source)
             newest = max(deleted.get(doc.source, -1), previous.version if previous else -1)
@@ -186,15 +211,42 @@ class BatchProcessor:
     def write(
         self, conn: Conn, batch: PreparedBatch, ts_oid: int, also: Callable[[Outcome], None]
     ) -> Outcome:
-        """Write the batch and run `also` (e.g. finish the job) in the same transaction."""
+        """Write the batch and run `also` (e.g. finish the job) in the same transaction.
+
+        A document prepared as unchanged that another writer changed meanwhile is prepared
+        again, alone, and the batch written anew: the rest of the batch never waits for a
+        retry of the job, and the job spends no attempt on it.
+        """
+        for _ in range(MAX_PREPARES):
+            try:
+                return self._write_once(conn, batch, ts_oid, also)
+            except ChangedWhilePreparedError as exc:
+                log.info("%s", exc)
+                batch = self._prepare_again(conn, batch, set(exc.sources))
+        return self._write_once(conn, batch, ts_oid, also)
+
+    def _prepare_again(self, conn: Conn, batch: PreparedBatch, sources: set[str]) -> PreparedBatch:
+        redo = [p for p in batch.documents if p.document.source in sources]
+        again = self.prepare(
+            conn,
+            [p.document for p in redo],
+            {p.document.source: p.version for p in redo},
+            {p.document.source: p.content_hash for p in redo},
+        )
+        outcome = replace(batch.outcome, problems=list(batch.outcome.problems))
+        outcome.superseded += again.outcome.superseded
+        outcome.chunks_embedded += again.outcome.chunks_embedded
+        outcome.problems.extend(again.outcome.problems)
+        kept = [p for p in batch.documents if p.document.source not in sources]
+        return PreparedBatch(kept + again.documents, outcome)
+
+    def _write_once(
+        self, conn: Conn, batch: PreparedBatch, ts_oid: int, also: Callable[[Outcome], None]
+    ) -> Outcome:
         outcome = replace(batch.outcome, problems=list(batch.outcome.problems))
         with conn.transaction():
             written = writer.write_batch(conn, self.collection, batch.documents, ts_oid)
-            for item in batch.documents:
-                result = written[item.document.source]
-                outcome.count(result)
-                if result in ("added", "updated") and item.chunks is not None:
-                    outcome.chunks_written += len(item.chunks)
+            outcome.count_written(batch.documents, written)
             also(outcome)
         return outcome
 

@@ -34,6 +34,8 @@ class Job:
     documents: list[SourceDocument]
     versions: dict[str, int]
     """Each document's version, taken when it was queued (absent: queued before versions)."""
+    hashes: dict[str, str]
+    """Content hashes of the documents checked and hashed when queued (see encode_documents)."""
 
 
 @dataclass(frozen=True)
@@ -77,18 +79,22 @@ def new_run_id() -> str:
 
 
 def encode_documents(
-    documents: Sequence[SourceDocument], versions: Sequence[int]
+    documents: Sequence[writer.HashedDocument], versions: Sequence[int]
 ) -> dict[str, Any]:
+    """A job's payload. A document's content_hash says it was checked as storable and
+    hashed when queued: the worker does neither again (work queued otherwise, e.g. by
+    older versions, leaves it out and is checked and hashed by the worker)."""
     return {
         "documents": [
             {
-                "source": d.source,
-                "title": d.title,
-                "text": d.text,
-                "metadata": d.metadata,
+                "source": h.document.source,
+                "title": h.document.title,
+                "text": h.document.text,
+                "metadata": h.document.metadata,
                 "version": version,
+                "content_hash": h.content_hash,
             }
-            for d, version in zip(documents, versions, strict=True)
+            for h, version in zip(documents, versions, strict=True)
         ]
     }
 
@@ -103,6 +109,13 @@ def decode_documents(payload: dict[str, Any]) -> list[SourceDocument]:
 def decode_versions(payload: dict[str, Any]) -> dict[str, int]:
     """Version by source; a job queued before versions existed counts as the oldest (0)."""
     return {d["source"]: int(d.get("version") or 0) for d in payload.get("documents", [])}
+
+
+def decode_hashes(payload: dict[str, Any]) -> dict[str, str]:
+    """Content hash by source, for the documents that carry one."""
+    return {
+        d["source"]: d["content_hash"] for d in payload.get("documents", []) if "content_hash" in d
+    }
 
 
 def lock_collection(conn: Conn, collection_id: int) -> None:
@@ -149,7 +162,7 @@ def source_states(conn: Conn, collection_id: int, sources: Sequence[str]) -> dic
 def enqueue(
     conn: Conn,
     collection_id: int,
-    units: Iterable[Sequence[SourceDocument]],
+    units: Iterable[Sequence[writer.HashedDocument]],
     *,
     run_id: str,
     max_attempts: int = 5,
@@ -167,7 +180,7 @@ def enqueue(
             " VALUES (%s, %s, %s, %s, %s) RETURNING id",
             (
                 collection_id,
-                unit[0].source,
+                unit[0].document.source,
                 Jsonb(encode_documents(unit, versions)),
                 max_attempts,
                 run_id,
@@ -182,8 +195,8 @@ def enqueue(
                 " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (job_id, source) DO UPDATE"
                 " SET content_hash = EXCLUDED.content_hash, version = EXCLUDED.version",
                 [
-                    (row[0], collection_id, doc.source, writer.content_hash(doc), version)
-                    for doc, version in zip(unit, versions, strict=True)
+                    (row[0], collection_id, h.document.source, h.content_hash, version)
+                    for h, version in zip(unit, versions, strict=True)
                 ],
             )
         count += 1
@@ -197,11 +210,13 @@ def claim(
     max_jobs: int = 1,
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     run_id: str | None = None,
+    job_ids: Sequence[int] | None = None,
 ) -> list[Job]:
+    """Claim up to `max_jobs` jobs, of `run_id` and among `job_ids` if given."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            "SELECT * FROM pgcontext.claim_ingest_jobs(%s, %s, %s, %s)",
-            (worker, max_jobs, lease_seconds, run_id),
+            "SELECT * FROM pgcontext.claim_ingest_jobs_among(%s, %s, %s, %s, %s)",
+            (worker, max_jobs, lease_seconds, run_id, None if job_ids is None else list(job_ids)),
         ).fetchall()
     return [
         Job(
@@ -212,6 +227,7 @@ def claim(
             max_attempts=row["max_attempts"],
             documents=decode_documents(row["payload"]),
             versions=decode_versions(row["payload"]),
+            hashes=decode_hashes(row["payload"]),
         )
         for row in rows
     ]
@@ -295,13 +311,3 @@ def job_outcomes(conn: Conn, job_ids: Sequence[int]) -> dict[int, dict[str, Any]
         job_id: {"status": status, "result": result, "error": error}
         for job_id, status, result, error in rows
     }
-
-
-def job_runs(conn: Conn, job_ids: Sequence[int]) -> list[str | None]:
-    """The runs of those jobs that are not finished yet."""
-    rows = conn.execute(
-        "SELECT DISTINCT run_id FROM pgcontext.ingest_queue"
-        " WHERE id = ANY(%s) AND status IN ('queued', 'running')",
-        (list(job_ids),),
-    ).fetchall()
-    return [row[0] for row in rows]

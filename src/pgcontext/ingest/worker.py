@@ -47,8 +47,11 @@ class WorkerOptions:
     backoff_seconds: float = queue.DEFAULT_BACKOFF_SECONDS
     poll_seconds: float = 1.0
     once: bool = False
-    """Stop when no job is queued or running (for `run_id`, if set) instead of waiting."""
+    """Stop when no job is queued or running (for `run_id` and `job_ids`, if set) instead
+    of waiting."""
     run_id: str | None = None
+    job_ids: tuple[int, ...] | None = None
+    """Only these jobs (a run helping with the jobs of other runs it waits on)."""
     max_outage_seconds: float | None = None
     """Give up (DatabaseUnavailableError) when the database stays away this long; None
     waits as long as it takes (a daemon)."""
@@ -145,6 +148,7 @@ class Worker:
                 self.options.name,
                 lease_seconds=self.options.lease_seconds,
                 run_id=self.options.run_id,
+                job_ids=self.options.job_ids,
             )
         with self._held_lock:
             self._held.update(job.id for job in jobs)
@@ -154,11 +158,14 @@ class Worker:
         """No job left that this worker could ever claim (queued, backed off, or leased)."""
         # Jobs still being written by this worker count as running: wait for the writer.
         self._writes.join()
+        run_id, job_ids = self.options.run_id, self.options.job_ids
+        ids = None if job_ids is None else list(job_ids)
         with self._connection() as conn:
             row = conn.execute(
                 "SELECT count(*) FROM pgcontext.ingest_queue"
-                " WHERE status IN ('queued', 'running') AND (%s::text IS NULL OR run_id = %s)",
-                (self.options.run_id, self.options.run_id),
+                " WHERE status IN ('queued', 'running') AND (%s::text IS NULL OR run_id = %s)"
+                " AND (%s::bigint[] IS NULL OR id = ANY(%s))",
+                (run_id, run_id, ids, ids),
             ).fetchone()
         return row is not None and row[0] == 0
 
@@ -166,7 +173,7 @@ class Worker:
         try:
             _, processor, _ = self._collection(job.collection_id)
             with self._connection() as conn:
-                batch = processor.prepare(conn, job.documents, job.versions)
+                batch = processor.prepare(conn, job.documents, job.versions, job.hashes)
             return _Prepared(job, processor, batch)
         except Exception as exc:  # any failure of this attempt: retry later, with backoff
             self._note_outage(exc)

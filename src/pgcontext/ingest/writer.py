@@ -63,6 +63,18 @@ class PreparedDocument:
     version: int
 
 
+@dataclass(frozen=True)
+class HashedDocument:
+    """A document with its content hash, computed once, where the document is read."""
+
+    document: SourceDocument
+    content_hash: str
+
+    @classmethod
+    def of(cls, document: SourceDocument) -> HashedDocument:
+        return cls(document, content_hash(document))
+
+
 def content_hash(document: SourceDocument) -> str:
     """What decides "unchanged": the text, the title and the metadata."""
     payload = json.dumps(
@@ -162,9 +174,11 @@ def write_batch(
             copy.set_types(COPY_TYPES)
             for doc_id, prepared in rewrite:
                 assert prepared.chunks is not None and prepared.embeddings is not None
+                # The user's metadata, unchanged (no reserved keys), serialised once.
+                metadata = _serialised(prepared.document.metadata)
                 for chunk, vector in zip(prepared.chunks, prepared.embeddings, strict=True):
                     copy.write_row(
-                        _chunk_row(collection.id, doc_id, prepared, chunk, vector, ts_oid)
+                        _chunk_row(collection.id, doc_id, metadata, chunk, vector, ts_oid)
                     )
     return outcomes
 
@@ -186,6 +200,7 @@ def write_documents(
         for p in batch
     ]
     results: list[tuple[int, str]] = []
+    changed: list[str] = []
     with conn.cursor() as cur:
         cur.executemany(
             "SELECT document_id, outcome FROM pgcontext.write_document(%s, %s, %s, %s, %s, %s, %s)",
@@ -197,19 +212,28 @@ def write_documents(
             assert row is not None
             doc_id, outcome = row
             if outcome in ("added", "updated") and prepared.chunks is None:
-                raise ChangedWhilePreparedError(
-                    f"{prepared.document.source} changed while this job was being prepared;"
-                    " it will be retried"
-                )
+                changed.append(prepared.document.source)
             results.append((-1 if doc_id is None else int(doc_id), str(outcome)))
             cur.nextset()
+    if changed:
+        # Written without chunks: the caller's transaction must not commit this.
+        raise ChangedWhilePreparedError(changed)
     return results
+
+
+def _serialised(value: Any) -> Jsonb:
+    """A jsonb value serialised now, once, however many rows carry it."""
+    return Jsonb(json.dumps(value).encode(), dumps=_as_is)
+
+
+def _as_is(data: Any) -> Any:
+    return data
 
 
 def _chunk_row(
     collection_id: int,
     doc_id: int,
-    prepared: PreparedDocument,
+    metadata: Jsonb,
     chunk: Chunk,
     vector: Any,
     ts_oid: int,
@@ -223,7 +247,7 @@ def _chunk_row(
         chunk.token_count,
         chunk.start,
         chunk.end,
-        Jsonb(prepared.document.metadata),  # the user's, unchanged: no reserved keys
+        metadata,
         Jsonb(chunk_attributes(chunk)),
         ts_oid,
         np.asarray(vector, dtype=np.float32),
@@ -247,3 +271,10 @@ def delete_missing(conn: Conn, collection_id: int, seen_sources: set[str]) -> li
             (collection_id, collection_id, sorted(seen_sources)),
         ).fetchall()
     return sorted(row[0] for row in rows)
+
+
+def forget_tombstones(conn: Conn) -> int:
+    """Drop the tombstones no unfinished work can need (the rule is in
+    sql/035_document_versions.sql); returns how many."""
+    row = conn.execute("SELECT pgcontext.forget_tombstones()").fetchone()
+    return int(row[0]) if row else 0
