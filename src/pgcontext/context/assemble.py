@@ -121,8 +121,11 @@ class ContextResult:
             content = message["content"]
             fence = "`" * max(3, _longest_backtick_run(content) + 1)
             parts.append(f"### {message['role']}\n\n{fence}text\n{content}\n{fence}")
+        # Titles and sources are untrusted too, whoever reads this next.
+        shown = neutraliser()
         sources = [
-            f"{c.n}. {c.title or c.source} (`{c.source}`, characters {c.span[0]}-{c.span[1]}"
+            f"{c.n}. {shown(c.title or c.source)} (`{shown(c.source)}`, "
+            f"characters {c.span[0]}-{c.span[1]}"
             f"{', trimmed' if c.trimmed else ''})"
             for c in self.citations
         ]

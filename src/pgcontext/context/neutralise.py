@@ -66,6 +66,14 @@ TURN_MARKERS = (
     "[CLS]",
     "[SEP]",
     "[MASK]",
+    # Reasoning and other families (DeepSeek-R1/Qwen3 thinking, Command R, GLM)
+    "<think>",
+    "</think>",
+    "<BOS_TOKEN>",
+    "<EOS_TOKEN>",
+    "[gMASK]",
+    "<sop>",
+    "<eop>",
 )
 # Llama 3 (`<|eot_id|>`, `<|start_header_id|>`), Phi (`<|user|>`, `<|end|>`), Command R,
 # Granite, gpt-oss (`<|channel|>`)...: every `<|name|>` form, listed or not.
@@ -76,13 +84,37 @@ _DELIMITER = r"<[\s/\\]*passage"
 # Dropped from the view: format characters (zero-width spaces and joiners, bidi controls,
 # soft hyphen, tag characters) and combining marks, by category, and fillers that render
 # as nothing.
-_DROPPED = ("Cf", "Mn", "Me")
-_INVISIBLE = set("\u115f\u1160\u17b4\u17b5\u3164\uffa0")
+_DROPPED = ("Cf", "Mn", "Me", "Co")
+# Control characters (other than the whitespace the patterns allow) and blank symbols.
+_INVISIBLE = {
+    chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0))
+}
+_INVISIBLE |= set("\u115f\u1160\u17b4\u17b5\u2800\u3164\uffa0")
+# What the fast path leaves to `_fold`: anything but printable ASCII and its whitespace.
+_NOT_PLAIN = re.compile(r"[^\t\n\r\x20-\x7e]")
 # Letters and brackets that look like the ASCII ones in our delimiters and markers.
 _CONFUSABLES = str.maketrans(
     {
         **dict.fromkeys("\u2039\u3008\u27e8\u02c2\u1438\u276e\u29fc\u2329", "<"),
+        **dict.fromkeys("\u276c\u2770\u02f1\u2264\u227a", "<"),
         **dict.fromkeys("\u203a\u3009\u27e9\u02c3\u1433\u276f\u29fd\u232a", ">"),
+        **dict.fromkeys("\u276d\u2771\u02f2\u2265\u227b", ">"),
+        # Small capitals (they have no compatibility decomposition) and Latin alpha
+        **dict(
+            zip(
+                "\u1d00\u0299\u1d04\u1d05\u1d07\ua730\u0262\u029c\u026a\u1d0a",
+                "abcdefghij",
+                strict=True,
+            )
+        ),
+        **dict(
+            zip(
+                "\u1d0b\u029f\u1d0d\u0274\u1d0f\u1d18\u0280\ua731\u1d1b\u1d1c",
+                "klmnoprstu",
+                strict=True,
+            )
+        ),
+        **dict(zip("\u1d20\u1d21\u028f\u1d22\u0251\u03c2", "vwyzas", strict=True)),
         **dict.fromkeys("\u2044\u2215\u2571\u29f8", "/"),
         **dict.fromkeys("\u2216\u29f5\u2572", "\\"),
         **dict.fromkeys("\u01c0\u2223\u2502", "|"),
@@ -113,7 +145,8 @@ _NAMED_REFERENCES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 @cache
 def _fold(char: str) -> str:
     """What one character of the original contributes to the view (possibly nothing)."""
-    decomposed = unicodedata.normalize("NFKD", char).casefold()
+    # Confusables before and after: some fold into something else (final sigma into sigma).
+    decomposed = unicodedata.normalize("NFKD", char.translate(_CONFUSABLES)).casefold()
     kept = (
         c for c in decomposed if unicodedata.category(c) not in _DROPPED and c not in _INVISIBLE
     )
@@ -121,9 +154,8 @@ def _fold(char: str) -> str:
 
 
 def _view(text: str) -> tuple[str, list[int]]:
-    """The normalised view of `text` and, for each of its characters, its original index."""
-    if text.isascii():  # the common case: only case folds, one character for one
-        return text.lower(), list(range(len(text)))
+    """The normalised view of `text` and, for each of its characters, its original index
+    (`_aligned_view` is the fast path for text whose characters each fold to one)."""
     pieces: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
@@ -133,15 +165,13 @@ def _view(text: str) -> tuple[str, list[int]]:
     return "".join(pieces), origin
 
 
-_NON_ASCII = re.compile(r"[^\x00-\x7f]")
-
-
 def _aligned_view(text: str) -> str | None:
     """The view when every character folds to exactly one (index for index with `text`):
     the common case, computed without a Python loop over the text; else None."""
-    if text.isascii():
+    special = set(_NOT_PLAIN.findall(text))
+    if not special:
         return text.lower()
-    folds = {ord(c): _fold(c) for c in set(_NON_ASCII.findall(text))}
+    folds = {ord(c): _fold(c) for c in special}
     if any(len(fold) != 1 for fold in folds.values()):
         return None
     view = text.translate(folds).lower()
