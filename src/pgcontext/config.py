@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import platformdirs
 
 from pgcontext.errors import ConfigError
-from pgcontext.redact import redact_url, url_secrets
+from pgcontext.redact import redact_url, split_url, url_secrets
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_DB_WAIT_SECONDS = 60.0
@@ -71,6 +71,8 @@ class LlmSettings:
 
     def __post_init__(self) -> None:
         _check_llm_url(self.url)
+        if self.api_key is not None:
+            _check_api_key(self.api_key)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> LlmSettings | None:
@@ -81,18 +83,52 @@ class LlmSettings:
         key_file = env.get("PGCONTEXT_LLM_API_KEY_FILE") or None
         if key is None and key_file is not None:
             try:
-                key = Path(key_file).expanduser().read_text(encoding="utf-8").strip() or None
+                key = read_key_file(key_file) or None
             except OSError as exc:
                 raise ConfigError(
                     f"PGCONTEXT_LLM_API_KEY_FILE={key_file!r} cannot be read: {exc.strerror}"
                 ) from None
+            except UnicodeDecodeError:
+                raise ConfigError(
+                    f"PGCONTEXT_LLM_API_KEY_FILE={key_file!r} is not UTF-8 text"
+                ) from None
         return cls(url=url, model=env.get("PGCONTEXT_LLM_MODEL") or "default", api_key=key)
+
+
+# A key file read once per process: a pipe (`<(pass show key)`) gives its text only once.
+# Keyed by the file's identity and change time, so a rotated key file is read again.
+_KEY_FILES: dict[tuple[str, int, int, int], str] = {}
+
+
+def read_key_file(path: str) -> str:
+    """The key in a PGCONTEXT_LLM_API_KEY_FILE, without surrounding whitespace (its newline)."""
+    location = Path(path).expanduser()
+    info = location.stat()
+    identity = (str(location), info.st_dev, info.st_ino, info.st_mtime_ns)
+    if identity not in _KEY_FILES:
+        _KEY_FILES[identity] = location.read_bytes().decode("utf-8").strip()
+    return _KEY_FILES[identity]
+
+
+def _check_api_key(key: str) -> None:
+    """A key goes into an HTTP header: a line break or control character would split it
+    (or end in a traceback quoting it), and a header holds only Latin-1."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        problem = "a line break or another control character"
+    elif not all(ord(c) < 256 for c in key):
+        problem = "a character outside Latin-1"
+    else:
+        return
+    raise ConfigError(
+        f"the LLM API key (PGCONTEXT_LLM_API_KEY or PGCONTEXT_LLM_API_KEY_FILE) has {problem} "
+        "in it, which an HTTP header cannot carry: set the key alone, on one line"
+    )
 
 
 def _check_llm_url(url: str) -> None:
     """An http(s) URL with a host, a valid port and no credentials (they would not be sent)."""
     # Read as a URL even without its scheme (a libpq key=value string it is not).
-    schemed = url if "://" in url else f"x://{url}"
+    schemed = url if split_url(url) else f"x://{url}"
     shown = redact_url(schemed, keep_user=False).removeprefix("x://")
     shown = f"PGCONTEXT_LLM_URL={shown!r}"
     if not url.startswith(("http://", "https://")):
@@ -112,6 +148,19 @@ def _check_llm_url(url: str) -> None:
         )
     if not parts.hostname:
         raise ConfigError(f"{shown} has no host name")
+    # What http.client and the IDNA codec refuse later, with a traceback: refused here.
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ConfigError(f"{shown} has a space or control character in it: percent-encode it")
+    if not f"{parts.path}?{parts.query}#{parts.fragment}".isascii():
+        raise ConfigError(
+            f"{shown} has a non-ASCII character in its path or query: percent-encode it"
+        )
+    try:
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        raise ConfigError(
+            f"{shown} has an invalid host name (an empty or over-long label?)"
+        ) from None
 
 
 def known_secrets(env: Mapping[str, str] | None = None) -> list[str]:
@@ -127,7 +176,7 @@ def known_secrets(env: Mapping[str, str] | None = None) -> list[str]:
     key_file = env.get("PGCONTEXT_LLM_API_KEY_FILE")
     if key_file:
         with contextlib.suppress(OSError, UnicodeDecodeError):
-            secrets.append(Path(key_file).expanduser().read_text(encoding="utf-8").strip())
+            secrets.append(read_key_file(key_file))
     return [s for s in secrets if s]
 
 

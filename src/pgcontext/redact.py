@@ -18,10 +18,14 @@ from collections.abc import Iterable
 from urllib.parse import unquote, unquote_plus
 
 MASK = "***"
-# Query or key=value parameters whose value is a secret (compared in lower case).
-SECRET_KEYS = frozenset(
-    {"password", "sslpassword", "api_key", "api-key", "apikey", "key", "token", "access_token"}
-)
+# A query or key=value parameter whose name (in lower case) holds one of these is a secret:
+# services name them freely (api_token, client_secret, x-api-key, sig, code, auth...).
+SECRET_KEY_PARTS = (
+    "key", "token", "secret", "password", "passwd", "pwd", "sig", "code", "auth", "credential"
+)  # fmt: skip
+# A URL starts with its scheme and '://' (libpq: postgresql:// or postgres://, at the very
+# start); anything else is libpq's key=value form, whatever '://' a value may hold.
+_URL_START = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 _AMBIGUOUS = "@:/?#"
 # Shorter values are left alone in free text: removing every "a" would garble messages
 # for no secrecy. (URLs themselves hide their passwords whatever the length.)
@@ -29,6 +33,20 @@ _MIN_SECRET = 2
 # A piece this long is hidden even inside a word; a shorter one only where it stands alone
 # ("ss" in "host 'ss'", not in "class").
 _MIN_PIECE_ANYWHERE = 6
+
+
+def is_secret_key(name: str) -> bool:
+    """Whether a query or key=value parameter of this name carries a secret value."""
+    name = name.lower()
+    return any(part in name for part in SECRET_KEY_PARTS)
+
+
+def split_url(text: str) -> tuple[str, str] | None:
+    """(scheme, the rest after '://') when `text` is a URL; None for a key=value string."""
+    match = _URL_START.match(text)
+    if match is None:
+        return None
+    return match.group()[:-3], text[match.end() :]
 
 
 class Piece(str):
@@ -39,9 +57,10 @@ def redact_url(text: str, *, keep_user: bool = True) -> str:
     """`text` (a URL, or libpq's key=value form) with its passwords and keys hidden.
 
     `keep_user=False` hides the user name too (some services take a token as user name)."""
-    scheme, sep, rest = text.partition("://")
-    if not sep:
+    url = split_url(text)
+    if url is None:
         return _redact_conninfo(text)
+    scheme, rest = url
     credentials, at, location = rest.rpartition("@")
     if at:
         user, _, password = credentials.partition(":")
@@ -59,9 +78,10 @@ def url_secrets(text: str | None, *, every_piece: bool = True) -> list[str]:
     without it only the tails, which any message may quote, come with the values."""
     if not text:
         return []
-    _, sep, rest = text.partition("://")
-    if not sep:
+    url = split_url(text)
+    if url is None:
         return _conninfo_secrets(text, every_piece)
+    rest = url[1]
     secrets: list[str] = []
     credentials, at, location = rest.rpartition("@")
     _, colon, password = credentials.partition(":")
@@ -73,7 +93,7 @@ def url_secrets(text: str | None, *, every_piece: bool = True) -> list[str]:
             secrets += [Piece(p) for p in parts if len(p) >= _MIN_SECRET]
     _, question, query = location.partition("?")
     for key, value in _query_fields(query) if question else []:
-        if key in SECRET_KEYS and value:
+        if is_secret_key(key) and value:
             secrets += [value, unquote_plus(value)]
     return secrets
 
@@ -87,10 +107,23 @@ def redact_secrets(text: str, secrets: Iterable[str | None]) -> str:
             alone = isinstance(secret, Piece) and len(secret) < _MIN_PIECE_ANYWHERE
             kinds[str(secret)] = kinds.get(str(secret), True) and alone
     for secret in sorted(kinds, key=len, reverse=True):  # the longest first: no half-masks
+        # In any case: a server may echo a key lower-cased.
         if kinds[secret]:
             text = _standing_alone(secret).sub(MASK, text)
         else:
-            text = text.replace(secret, MASK)
+            text = re.compile(re.escape(secret), re.IGNORECASE).sub(MASK, text)
+    return text
+
+
+def clip(text: str, limit: int, secrets: Iterable[str | None]) -> str:
+    """`text` redacted, then cut to `limit` characters, and without a secret's start (6
+    characters or more) at its end, where the cut (ours or the sender's) may have left it."""
+    values = [str(s) for s in secrets if s]
+    text = redact_secrets(text, values)[:limit]
+    for secret in values:
+        for size in range(min(len(secret), len(text)), _MIN_PIECE_ANYWHERE - 1, -1):
+            if text[-size:].lower() == secret[:size].lower():
+                return text[:-size] + MASK
     return text
 
 
@@ -98,7 +131,7 @@ def _standing_alone(piece: str) -> re.Pattern[str]:
     """`piece` not glued to a letter or digit on a side where it starts or ends with one."""
     before = r"(?<!\w)" if re.match(r"\w", piece[0]) else ""
     after = r"(?!\w)" if re.match(r"\w", piece[-1]) else ""
-    return re.compile(before + re.escape(piece) + after)
+    return re.compile(before + re.escape(piece) + after, re.IGNORECASE)
 
 
 class RedactingFilter(logging.Filter):
@@ -126,7 +159,7 @@ def _redact_query(location: str) -> str:
     fields = []
     for raw in query.split("&"):
         key, equals, _ = raw.partition("=")
-        secret = equals and unquote_plus(key).lower() in SECRET_KEYS
+        secret = equals and is_secret_key(unquote_plus(key))
         fields.append(f"{key}={MASK}" if secret else raw)
     return f"{base}?{'&'.join(fields)}"
 
@@ -154,7 +187,7 @@ def _redact_conninfo(text: str) -> str:
     fields, failed_at = _conninfo_fields(text)
     out, done = [], 0
     for key, start, end in fields:
-        if key.lower() in SECRET_KEYS:
+        if is_secret_key(key):
             out += [text[done:start], MASK]
             done = end
     out.append(text[done:failed_at])
@@ -168,7 +201,7 @@ def _conninfo_secrets(text: str, every_piece: bool) -> list[str]:
     fields, failed_at = _conninfo_fields(text)
     secrets: list[str] = []
     for key, start, end in fields:
-        if key.lower() in SECRET_KEYS:
+        if is_secret_key(key):
             raw = text[start:end]
             secrets += [raw, _unescape(raw)]
     if failed_at is not None:

@@ -143,3 +143,57 @@ def test_an_error_sharing_letters_with_the_password_is_printed_unchanged(tmp_pat
     assert (
         result.output == f"Error: PGCONTEXT_DB_WAIT_SECONDS='{words}' is not a number of seconds\n"
     )
+
+
+def test_a_key_value_password_holding_a_url_is_neither_refused_nor_printed(
+    tmp_path: Path,
+) -> None:
+    conninfo = f"host=127.0.0.1 port={closed_port()} user=alice password=ab://cd@efgh dbname=db"
+    result = invoke(tmp_path, "status", PGCONTEXT_DATABASE_URL=conninfo)
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot ")
+    assert "host=127.0.0.1 port=" in result.output
+    assert "not a PostgreSQL URL" not in result.output
+    for piece in ("ab://cd@efgh", "cd@efgh", "efgh"):
+        assert piece not in result.output
+
+
+@pytest.mark.parametrize("key", ["sk-line1secret\nline2secret", "sk-abc\r\nX: 1"])
+def test_a_key_with_a_line_break_is_one_line_without_the_key(tmp_path: Path, key: str) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text(f"{key}\n", "utf-8")
+    result = invoke(
+        tmp_path,
+        "ask",
+        "what?",
+        "-c",
+        "kb",
+        PGCONTEXT_LLM_URL="http://127.0.0.1:9/v1",
+        PGCONTEXT_LLM_API_KEY_FILE=str(key_file),
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: the LLM API key")
+    assert "Traceback" not in result.output
+    for line in key.splitlines():
+        assert line not in result.output
+
+
+def test_the_python_api_chains_no_driver_error_quoting_the_password() -> None:
+    import traceback
+
+    from pgcontext.db.connection import connect
+    from pgcontext.errors import DatabaseError
+
+    url = f"postgresql://alice:Pa@Secret123@127.0.0.1:{closed_port()}/db"
+    with pytest.raises(DatabaseError) as raised:
+        connect(url)
+    assert raised.value.__cause__ is None
+    logged = "".join(traceback.format_exception(raised.value))  # what logging.exception prints
+    assert "Secret123" not in logged and "cannot connect to" in logged
+
+
+def test_the_host_libpq_reads_out_of_an_ambiguous_password_is_hidden(tmp_path: Path) -> None:
+    url = f"postgresql://alice:1@2@3@4@5@6@7@8@127.0.0.1:{closed_port()}/db"
+    result = invoke(tmp_path, "status", PGCONTEXT_DATABASE_URL=url)
+    assert result.exit_code == 1
+    assert "2@3" not in result.output and "7@8" not in result.output

@@ -30,6 +30,21 @@ def test_an_echoed_key_is_hidden_in_the_error(mode: str) -> None:
     assert KEY not in str(raised.value)
 
 
+@pytest.mark.parametrize(
+    "mode", ["echo_cut", "echo_not_json", "echo_not_object", "echo_lower_midstream"]
+)
+def test_a_key_cut_or_lowercased_by_the_error_text_is_hidden(mode: str) -> None:
+    with openai_server() as (url, behaviour):
+        behaviour.mode = mode
+        client = ChatClient(LlmSettings(url=url, model="m", api_key=KEY))
+        with pytest.raises(LlmError) as raised:
+            client.complete(MESSAGES, 10)
+    shown = str(raised.value).lower()
+    assert "bearer ***" in shown
+    for size in range(6, len(KEY) + 1):  # no start of the key, in any case
+        assert KEY[:size].lower() not in shown
+
+
 def test_ask_never_prints_the_key(db_url: str, tmp_path: Path) -> None:
     (tmp_path / "mvcc.md").write_text("MVCC keeps old row versions for readers.", "utf-8")
     with openai_server() as (url, behaviour):

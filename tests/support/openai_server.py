@@ -15,6 +15,8 @@ from typing import Any
 class Behaviour:
     # ok | json_only | unauthorized | plain_500 | error_midstream | redirect
     # | echo_auth (401 quoting the Authorization header) | echo_auth_midstream
+    # | echo_cut (401 text cutting the header near our 300-character cut) | echo_not_json
+    # (an event that is no JSON, likewise near 200) | echo_not_object | echo_lower_midstream
     mode: str = "ok"
     pieces: tuple[str, ...] = ("MVCC keeps ", "old row versions ", "[1].")
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -44,6 +46,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif mode == "echo_auth":
             echo = {"error": {"message": f"rejected {self.headers.get('Authorization')}"}}
             self._send(401, "application/json", json.dumps(echo).encode())
+        elif mode == "echo_cut":
+            text = "x" * 268 + f"Authorization: {self.headers.get('Authorization')}"
+            self._send(401, "text/plain", text.encode())
+        elif mode == "echo_not_object":
+            echo = ["x" * 180 + str(self.headers.get("Authorization"))]
+            self._send(200, "application/json", json.dumps(echo).encode())
         elif mode == "plain_500":
             self._send(500, "text/plain", b"upstream exploded")
         elif body.get("stream") and mode != "json_only":
@@ -65,6 +73,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         if self.behaviour.mode == "error_midstream":
             self.wfile.write(b'data: {"error": {"message": "model overloaded"}}\n\n')
+        if self.behaviour.mode == "echo_not_json":
+            self.wfile.write(f"data: {'y' * 180}{self.headers.get('Authorization')}\n\n".encode())
+        if self.behaviour.mode == "echo_lower_midstream":
+            echo = {"error": {"message": f"bad {str(self.headers.get('Authorization')).lower()}"}}
+            self.wfile.write(f"data: {json.dumps(echo)}\n\n".encode())
         if self.behaviour.mode == "echo_auth_midstream":
             echo = {"error": {"message": f"quota of {self.headers.get('Authorization')}"}}
             self.wfile.write(f"data: {json.dumps(echo)}\n\n".encode())

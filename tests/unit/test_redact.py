@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+from pathlib import Path
 
 import pytest
 
@@ -122,8 +124,128 @@ def test_connection_errors_lose_the_pieces_a_parser_quotes_and_nothing_else() ->
     url = "postgresql://alice:Pa@ss:w0rdZ@host/db"
     quoted = "failed to resolve host 'ss': Passage path class sslmode; port 'w0rdZ@host'"
     assert error_text(Exception(quoted), url) == (
-        "failed to resolve host '***': Passage path class sslmode; port '***@host'"
+        # Two '@': every quoted host or port is hidden whole (item 7 of issue 9).
+        "failed to resolve host '***': Passage path class sslmode; port '***'"
     )
     # A long piece is a secret wherever it stands; a short one only standing alone.
     url = "postgresql://alice:longpassword:Pa@host/db"
     assert error_text(Exception("xlongpasswordx Pa Pass"), url) == "x***x *** Pass"
+
+
+# -- issue 9, second round: what a hostile tester still found ----------------------------
+
+
+@pytest.mark.parametrize(
+    "conninfo",
+    [
+        "host=127.0.0.1 port=55432 user=alice password=ab://cd@efgh dbname=db",
+        "dbname='postgresql://alice:pw@h/db' password=ab://cd@efgh",
+    ],
+)
+def test_a_key_value_string_holding_a_url_is_no_url(conninfo: str) -> None:
+    from pgcontext.db.connection import check_url
+
+    check_url(conninfo)  # libpq takes it: so do we
+    assert "ab://cd@efgh" not in redact_url(conninfo)
+    assert "password=***" in redact_url(conninfo)
+    assert "ab://cd@efgh" in url_secrets(conninfo)
+
+
+@pytest.mark.parametrize(
+    "name", ["code", "sig", "api_token", "client_secret", "x-api-key", "auth", "passwd"]
+)
+def test_query_secrets_under_any_secret_looking_name_are_hidden(name: str) -> None:
+    url = f"https://h/v1?api-version=2&{name}=s3cr3tvalue"
+    assert redact_url(url) == f"https://h/v1?api-version=2&{name}=***"
+    assert "s3cr3tvalue" in url_secrets(url)
+
+
+def test_a_secret_is_hidden_in_any_case_and_when_cut() -> None:
+    from pgcontext.redact import clip
+
+    key = "sk-proj-AbCdEf123456"
+    assert redact_secrets(f"bad {key.lower()}", [key]) == "bad ***"
+    text = "x" * 290 + f"Bearer {key}"
+    assert clip(text, 300, [key]) == "x" * 290 + "Bearer ***"
+    # The sender cut it already: its start (6 characters or more) is hidden too.
+    assert clip(f"Bearer {key[:9]}", 300, [key]) == "Bearer ***"
+    assert clip("Bearer sk-pr", 300, [key]) == "Bearer sk-pr"  # too short to tell
+
+
+def test_a_host_of_an_ambiguous_password_is_hidden_whole() -> None:
+    from pgcontext.db.connection import error_text
+
+    url = "postgresql://alice:1@2@3@4@5@6@7@8@127.0.0.1:5432/db"
+    message = 'failed to resolve host "2@3@4@5@6@7@8@127.0.0.1": Name or service not known'
+    assert error_text(Exception(message), url) == (
+        'failed to resolve host "***": Name or service not known'
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("sk-line1secret\nline2secret", "line break"),
+        ("sk-abc\r\nX: 1", "line break"),
+        ("sk-abc\x00def", "control character"),
+        ("sk-ключ", "outside Latin-1"),
+    ],
+)
+def test_a_key_no_header_can_carry_is_refused_unprinted(key: str, problem: str) -> None:
+    env = {"PGCONTEXT_LLM_URL": "http://127.0.0.1:9/v1", "PGCONTEXT_LLM_API_KEY": key}
+    with pytest.raises(ConfigError, match=problem) as raised:
+        Settings.from_env(env)
+    assert "PGCONTEXT_LLM_API_KEY" in str(raised.value)
+    for line in key.splitlines():
+        assert line not in str(raised.value)
+
+
+def test_a_key_file_is_read_once_without_its_newline(tmp_path: Path) -> None:
+    key_file = tmp_path / "key"
+    key_file.write_text("sk-from-file\n", "utf-8")
+    env = {
+        "PGCONTEXT_LLM_URL": "http://127.0.0.1:9/v1",
+        "PGCONTEXT_LLM_API_KEY_FILE": str(key_file),
+    }
+    llm = Settings.from_env(env).llm
+    assert llm is not None and llm.api_key == "sk-from-file"
+    key_file.write_text("sk-line1secret\nline2secret\n", "utf-8")
+    with pytest.raises(ConfigError, match="line break") as raised:
+        Settings.from_env(env)
+    assert "line2secret" not in str(raised.value)
+    key_file.write_bytes(b"sk-\xff\xfe")
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        Settings.from_env(env)
+
+
+def test_a_key_given_through_a_pipe_is_read_once(tmp_path: Path) -> None:
+    read, write = os.pipe()
+    os.write(write, b"sk-through-a-pipe\n")
+    os.close(write)
+    env = {
+        "PGCONTEXT_LLM_URL": "http://127.0.0.1:9/v1",
+        "PGCONTEXT_LLM_API_KEY_FILE": f"/dev/fd/{read}",
+    }
+    try:
+        assert "sk-through-a-pipe" in known_secrets(env)  # the CLI's first reading
+        llm = Settings.from_env(env).llm
+    finally:
+        os.close(read)
+    assert llm is not None and llm.api_key == "sk-through-a-pipe"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://a b/", "space or control character"),
+        ("http://127.0.0.1:18777/v 1", "space or control character"),
+        ("http://127.0.0.1:18777/vé1", "non-ASCII"),
+        ("http://127.0.0.1:18777/v1?q=é", "non-ASCII"),
+        ("http://a..b/v1", "invalid host name"),
+        (f"http://{'a' * 70}.example/v1", "invalid host name"),
+    ],
+)
+def test_an_llm_url_http_cannot_send_to_is_refused_early(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as raised:
+        LlmSettings(url=url, model="m")
+    assert "PGCONTEXT_LLM_URL" in str(raised.value)

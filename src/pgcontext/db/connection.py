@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import psycopg
 from pgvector.psycopg import register_vector
 from psycopg_pool import ConnectionPool
@@ -9,7 +11,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
 from pgcontext.errors import DatabaseError
-from pgcontext.redact import redact_secrets, redact_url, url_secrets
+from pgcontext.redact import MASK, redact_secrets, redact_url, split_url, url_secrets
 
 
 def configure(conn: psycopg.Connection) -> None:
@@ -22,7 +24,11 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
     try:
         conn = psycopg.connect(url, autocommit=autocommit)
     except psycopg.Error as exc:  # unreachable, refused, or a malformed URL
-        raise DatabaseError(f"cannot connect to {redact_url(url)}: {error_text(exc, url)}") from exc
+        # Not chained: the driver's error quotes the URL's pieces, and a chained cause is
+        # printed by logging.exception and error trackers.
+        raise DatabaseError(
+            f"cannot connect to {redact_url(url)}: {error_text(exc, url)}"
+        ) from None
     configure(conn)
     return conn
 
@@ -43,14 +49,27 @@ def open_pool(url: str, *, max_size: int = 4) -> ConnectionPool:
         pool.open(wait=True, timeout=15)
     except Exception as exc:
         pool.close()
-        raise DatabaseError(f"cannot connect to {redact_url(url)}: {error_text(exc, url)}") from exc
+        raise DatabaseError(
+            f"cannot connect to {redact_url(url)}: {error_text(exc, url)}"
+        ) from None
     return pool
 
 
 def error_text(exc: BaseException, url: str) -> str:
     """A driver's message about `url`, without any piece of its password (libpq may quote
     one when it misreads a URL whose password has a raw '@' or '/')."""
-    return redact_secrets(str(exc).strip(), url_secrets(url))
+    text = redact_secrets(str(exc).strip(), url_secrets(url))
+    url_parts = split_url(url)
+    credentials = url_parts[1].rpartition("@")[0] if url_parts else ""
+    if any(c in credentials for c in "@/?#"):
+        # Which separator ends the password is anyone's guess: the host or parameter libpq
+        # quotes may be most of it.
+        text = _QUOTED.sub(lambda quoted: f"{quoted[0][0]}{MASK}{quoted[0][0]}", text)
+    return text
+
+
+# A quoted host, port or parameter: one word (a one-character one is libpq's own, "=").
+_QUOTED = re.compile(r"\"[^\"\s]{2,}\"|'[^'\s]{2,}'")
 
 
 def sqlalchemy_engine(url: str) -> Engine:
@@ -66,8 +85,8 @@ def sqlalchemy_engine(url: str) -> Engine:
 
 def check_url(url: str) -> None:
     """A postgresql:// URL or libpq's key=value string, else a clear error before libpq's."""
-    scheme, sep, _ = url.partition("://")
-    if (sep and scheme not in {"postgresql", "postgres"}) or (not sep and "=" not in url):
+    parts = split_url(url)
+    if (parts and parts[0] not in {"postgresql", "postgres"}) or (not parts and "=" not in url):
         raise DatabaseError(
             f"not a PostgreSQL URL: {redact_url(url)} (use postgresql://user:password@host"
             ":port/dbname, or libpq's key=value form: host=... dbname=...)"

@@ -100,13 +100,13 @@ def _begin(url: str) -> Iterator[Connection]:
         engine.dispose()
         raise DatabaseError(
             f"cannot use {redact_url(url)}: {error_text(exc.orig or exc, url)}"
-        ) from exc
+        ) from None  # the driver's error quotes the URL's pieces: not chained
     try:
         with connection, connection.begin():
             yield connection
     except OperationalError as exc:
         raise DatabaseError(
             f"cannot use {redact_url(url)}: {error_text(exc.orig or exc, url)}"
-        ) from exc
+        ) from None  # the driver's error quotes the URL's pieces: not chained
     finally:
         engine.dispose()

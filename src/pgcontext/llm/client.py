@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pgcontext.config import LlmSettings
 from pgcontext.errors import LlmError
-from pgcontext.redact import redact_secrets, redact_url, url_secrets
+from pgcontext.redact import clip, redact_secrets, redact_url, url_secrets
 
 TIMEOUT_S = 120
 
@@ -120,7 +120,8 @@ class ChatClient:
             try:
                 detail = _error_text(json.loads(detail))
             except (ValueError, AttributeError):
-                detail = detail.strip()[:300]
+                # Redacted before the cut: a cut key would leave its start unmasked.
+                detail = clip(detail.strip(), 300, self._secrets)
             raise LlmError(
                 f"{self.name} answered HTTP {exc.code}: {detail or exc.reason}"
             ) from None
@@ -132,10 +133,16 @@ class ChatClient:
         try:
             value = json.loads(raw)
         except ValueError:
-            raise LlmError(f"{self.name} sent something that is not JSON: {raw[:200]!r}") from None
+            raise LlmError(
+                f"{self.name} sent something that is not JSON: {self._clip(raw)!r}"
+            ) from None
         if not isinstance(value, dict):
-            raise LlmError(f"{self.name} sent JSON that is not an object: {raw[:200]!r}")
+            raise LlmError(f"{self.name} sent JSON that is not an object: {self._clip(raw)!r}")
         return value
+
+    def _clip(self, raw: bytes) -> str:
+        """The start of what the server sent, for an error: redacted, then cut."""
+        return clip(raw.decode("utf-8", "replace"), 200, self._secrets)
 
 
 def _message_content(reply: dict[str, Any]) -> str:
