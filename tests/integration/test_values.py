@@ -70,6 +70,34 @@ def test_one_bad_value_among_good_records_is_reported_alone(store: Store, tmp_pa
     assert len(store.search("c", "cats", k=50, mode="keyword")) == 30
 
 
+def test_one_bad_number_in_a_json_array_is_that_records_problem(
+    store: Store, tmp_path: Path
+) -> None:
+    records = [_good(n) for n in range(6)]
+    records[1] = '{"id": "inf", "text": "overflowing score", "score": 1e400}'
+    records[3] = '{"id": "nan", "text": "not a number", "score": NaN}'
+    records[4] = '{"id": "long", "text": "too many digits", "n": ' + "9" * 5000 + "}"
+    path = tmp_path / "records.json"
+    path.write_text("[\n" + ",\n".join(records) + "\n]", encoding="utf-8")
+
+    report = store.ingest("c", [path])
+
+    assert report.added == 3
+    reasons = {p.source.rsplit("[", 1)[-1]: p.reason for p in report.problems}
+    assert reasons == {
+        "1]": "invalid JSON: number 1e400 is too large for a double (it would be Infinity);"
+        " write it as a string",
+        "3]": "invalid JSON: NaN is not valid JSON",
+        "4]": "invalid JSON: an integer of 5000 digits is too long",
+    }
+    assert len(store.search("c", "cats", k=50, mode="keyword")) == 3
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"id": "a", "text": "x"}, {"id": ', encoding="utf-8")
+    whole = store.ingest("c", [broken]).problems
+    assert len(whole) == 1 and whole[0].reason.startswith("invalid JSON: Expecting value")
+
+
 def test_precomputed_values_are_checked_per_record(store: Store, tmp_path: Path) -> None:
     store.ingest("v", [SourceDocument("seed", None, "seed text", {})])
     vector = FakeEmbedder().embed_query("purring cats")[0].tolist()
