@@ -44,6 +44,10 @@ def conn(store: Store, db_url: str) -> Iterator[psycopg.Connection[Any]]:
         yield connection
 
 
+SOME_CHUNK = "(SELECT min(id) FROM pgcontext.chunk)"
+BAD_K = [(k, k) for k in ("-1", "0", "1001", "2147483647")] + [("NULL", "<NULL>")]
+
+
 def vector(values: list[float] | None = None) -> str:
     return str(values if values is not None else [1.0] + [0.0] * 15)
 
@@ -122,6 +126,27 @@ def vector(values: list[float] | None = None) -> str:
             "query_embedding is NULL",
         ),
         ("SELECT * FROM pgcontext.mmr(NULL, ARRAY[1::bigint], 1)", (), "query_embedding is NULL"),
+        (
+            "SELECT * FROM pgcontext.mmr(%s::vector, ARRAY(SELECT id FROM pgcontext.chunk), 1)",
+            (vector([0.0] * 16),),
+            "pgcontext.mmr: query_embedding is all zeros",
+        ),
+        *[
+            (
+                f"SELECT * FROM pgcontext.similar_to_chunk({SOME_CHUNK}, {k})",
+                (),
+                rf"pgcontext.similar_to_chunk: k must be between 1 and 1000, not {shown}",
+            )
+            for k, shown in BAD_K
+        ],
+        *[
+            (
+                f"SELECT * FROM pgcontext.similar_to_document('c', 'a', {k})",
+                (),
+                rf"pgcontext.similar_to_document: k must be between 1 and 1000, not {shown}",
+            )
+            for k, shown in BAD_K
+        ],
     ],
 )
 def test_sql_functions_refuse_bad_parameters(
@@ -160,6 +185,14 @@ EDGES = [
     (hybrid(dense=0, keyword=MAX_WEIGHT), hybrid(dense=0, keyword=MAX_WEIGHT * 1.01)),
     (hybrid(dense=0), hybrid(dense=-0.01)),
 ]
+
+
+def test_similar_accepts_the_edges_of_k(conn: psycopg.Connection[Any]) -> None:
+    for k, expected in [(1, 1), (1000, 2)]:  # the other two documents' chunks
+        chunk = conn.execute(f"SELECT * FROM pgcontext.similar_to_chunk({SOME_CHUNK}, %s)", (k,))
+        assert len(chunk.fetchall()) == expected
+        document = conn.execute("SELECT * FROM pgcontext.similar_to_document('c', 'a', %s)", (k,))
+        assert len(document.fetchall()) == expected
 
 
 @pytest.mark.parametrize(("inside", "outside"), EDGES)
