@@ -295,3 +295,24 @@ def test_integers_beyond_int4_are_refused_naming_them(
     store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
     with pytest.raises(ConfigError, match=message):
         call(store)
+
+
+def test_numpy_integers_are_accepted_and_bools_refused(store: Store) -> None:
+    store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
+    for mode in ("dense", "keyword", "hybrid"):
+        assert len(store.search("c", "cat", k=np.int64(2), mode=mode)) == 2
+    assert len(store.search("c", "cat", k=np.int32(2), mmr=np.float32(0.5))) == 2
+    fusion = Fusion(rrf_k=np.int64(60), candidates=np.int16(50))
+    options = SearchOptions(ef_search=np.int64(50), rerank_depth=np.uint8(20), fusion=fusion)
+    assert len(store.retrieve("c", "cat", k=np.int64(3), options=options)) == 3
+    assert len(store.search_vector("c", np.ones(16), k=np.int64(1), ef_search=np.int64(9))) == 1
+    context = store.context("cat", "c", k=np.int64(2), budget_tokens=np.int64(400))
+    assert len(context.citations) == 2
+    with pytest.raises(ConfigError, match="k must be an integer, not True"):
+        store.search("c", "cat", k=True)
+    with pytest.raises(ConfigError, match=r"k must be an integer, not np\.float64\(3\.0\)"):
+        store.search("c", "cat", k=np.float64(3.0))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="MMR lambda must be a number, not True"):
+        store.search("c", "cat", mmr=True)
+    with pytest.raises(ConfigError, match=r"MMR lambda must be a finite number .* not nan"):
+        store.search("c", "cat", mmr=NAN)

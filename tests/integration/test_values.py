@@ -225,3 +225,22 @@ def test_a_failed_export_leaves_no_file_and_names_the_chunk(
     stream = io.BytesIO()
     with pytest.raises(ExportError, match="incomplete"):
         store.export("c", stream)
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        (SourceDocument("t", 123, "text", {}), "title must be a string or None, not int 123"),  # type: ignore[arg-type]
+        (SourceDocument("n", None, None, {}), "text must be a string, not NoneType None"),  # type: ignore[arg-type]
+        (SourceDocument(5, None, "text", {}), "source must be a string, not int 5"),  # type: ignore[arg-type]
+        (SourceDocument("m", None, "text", [1]), "metadata must be a dict, not list [1]"),  # type: ignore[arg-type]
+        ("not a document", "not a SourceDocument: str 'not a document'"),
+    ],
+)
+def test_a_document_of_the_wrong_types_is_that_documents_problem(
+    store: Store, document: Any, reason: str
+) -> None:
+    good = [SourceDocument(f"good-{i}", None, f"good text {i}", {}) for i in range(2)]
+    report = store.ingest("c", [good[0], document, good[1]])
+    assert report.added == 2
+    assert [p.reason for p in report.problems] == [reason]
