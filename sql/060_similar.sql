@@ -1,5 +1,7 @@
 -- "More like this", in plain SQL: the chunks nearest to a chunk, or to a document (its
 -- chunks' mean direction), within the same collection and by its own HNSW index.
+-- k is 1..1000 as for pgcontext.search (similar_to_chunk returns at most 999: the search
+-- that feeds it counts the chunk itself).
 --   SELECT source, score FROM pgcontext.similar_to_chunk(42, 5);
 --   SELECT source, score FROM pgcontext.similar_to_document('pgdocs', 'sql-copy', 5);
 
@@ -14,6 +16,10 @@ AS $fn$
 DECLARE
     origin record;
 BEGIN
+    IF k IS NULL OR k < 1 OR k > 1000 THEN
+        RAISE EXCEPTION 'pgcontext.similar_to_chunk: k must be between 1 and 1000, not %', k
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     SELECT c.embedding, k2.name INTO origin
     FROM pgcontext.chunk c JOIN pgcontext.collection k2 ON k2.id = c.collection_id
     WHERE c.id = chunk;
@@ -22,7 +28,8 @@ BEGIN
             USING ERRCODE = 'no_data_found';
     END IF;
     RETURN QUERY
-    SELECT s.* FROM pgcontext.search(origin.name, origin.embedding, k + 1, filter) s
+    -- One more than k for the chunk itself, within search's own limit of 1000.
+    SELECT s.* FROM pgcontext.search(origin.name, origin.embedding, least(k + 1, 1000), filter) s
     WHERE s.chunk_id <> chunk
     LIMIT k;
 END
@@ -41,6 +48,10 @@ DECLARE
     doc_id bigint;
     centroid vector;
 BEGIN
+    IF k IS NULL OR k < 1 OR k > 1000 THEN
+        RAISE EXCEPTION 'pgcontext.similar_to_document: k must be between 1 and 1000, not %', k
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     SELECT d.id, avg(c.embedding) INTO doc_id, centroid
     FROM pgcontext.document d
     JOIN pgcontext.collection k2 ON k2.id = d.collection_id AND k2.name = collection_name

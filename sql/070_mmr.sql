@@ -42,6 +42,11 @@ BEGIN
         RAISE EXCEPTION 'pgcontext.mmr: query_embedding is NULL'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    -- As pgcontext.search: with no direction, every relevance would be NaN (read as 0).
+    IF vector_norm(query_embedding) = 0 THEN
+        RAISE EXCEPTION 'pgcontext.mmr: query_embedding is all zeros: it has no direction'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF lambda IS NULL OR lambda < 0 OR lambda > 1 THEN
         RAISE EXCEPTION 'pgcontext.mmr: lambda must be between 0 and 1, not %', lambda
             USING ERRCODE = 'invalid_parameter_value';

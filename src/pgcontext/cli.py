@@ -495,7 +495,8 @@ def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
     "--out",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="File to write, whole or not at all [default: standard output].",
+    help="File to write, whole or not at all; a FIFO or device is written through "
+    "[default: standard output].",
 )
 def export(collection: str, out: Path | None) -> None:
     """Write a collection's chunks as JSONL with their embeddings.
@@ -504,13 +505,39 @@ def export(collection: str, out: Path | None) -> None:
     heading, model, embedding. `pgcontext ingest FILE -c NAME` on another database
     restores the collection without re-embedding (the model is checked on the way in).
 
-    With --out, the file is written under a temporary name and renamed when complete: a
-    failed export leaves no file (or the previous one). Standard output cannot be taken
-    back: if the export fails midway, the error says so and what was printed is incomplete.
+    With --out, a file (or the file a symbolic link names) is written under a temporary
+    name and renamed when complete: a failed or interrupted export leaves no file (or the
+    previous one, with its permissions). A FIFO or device (/dev/null, /dev/stdout) is
+    written through. Standard output cannot be taken back: if the export fails midway, the
+    error says so and what was printed is incomplete.
     """
-    with _store() as store:
-        count = store.export(collection, sys.stdout.buffer if out is None else out)
+    with _store() as store, _interrupt_on_signals():
+        try:
+            count = store.export(collection, sys.stdout.buffer if out is None else out)
+        except KeyboardInterrupt:
+            kept = "a file is written whole or not at all" if out else "the output is incomplete"
+            raise _error(f"export interrupted: {kept}") from None
     click.echo(f"exported {count} chunks of {collection}", err=True)
+
+
+@contextmanager
+def _interrupt_on_signals() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt like SIGINT, so the export removes its temporary
+    file; signals after the first are ignored until that clean-up is done."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def interrupt(signum: int, frame: Any) -> None:
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    for sig in previous:
+        signal.signal(sig, interrupt)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @main.command()

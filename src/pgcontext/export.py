@@ -4,15 +4,19 @@ Each line is one chunk with its embedding and everything needed to rebuild the d
 and to check the model on the way in: ingesting the file into another database restores
 the collection without running the model.
 
-A file is written next to its target under a temporary name and renamed onto it only when
-complete, so a failed export leaves no file (or the previous one); a stream cannot be taken
-back, so a failure there says that the output is incomplete.
+A file is written next to its target (through symbolic links) under a temporary name and
+renamed onto it only when complete, so a failed export leaves no file (or the previous one);
+a stream (or a FIFO or device named as the output) cannot be taken back, so a failure there
+says that the output is incomplete.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import secrets
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -32,6 +36,8 @@ _QUERY = """
     WHERE c.collection_id = %s
     ORDER BY d.source, c.position
 """
+_MAX_LINKS = 40  # as Linux's own limit on following symbolic links
+_DESCRIPTOR_FOLDER = re.compile(r"/proc/[^/]+/fd")
 
 
 def export_lines(conn: Conn, collection: CollectionInfo) -> Iterator[bytes]:
@@ -99,8 +105,79 @@ def write_export(conn: Conn, collection: CollectionInfo, out: IO[bytes]) -> int:
 
 
 def export_to_file(conn: Conn, collection: CollectionInfo, path: Path) -> int:
-    """Write the export to `path` whole or not at all; returns the number of chunks."""
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    """Write the export to the file `path` names; returns the number of chunks.
+
+    A regular file (new, or the one a chain of symbolic links ends at) is written whole or
+    not at all, keeping an existing file's mode (and owner, as root) and the links to it.
+    Anything else that exists (a FIFO, a device, /dev/stdout) is written through as a
+    stream: not atomic, so a failure there says that what it received is incomplete.
+    """
+    target = _final_target(path)
+    if target is None:
+        return _export_to_stream(conn, collection, path)
+    try:
+        status: os.stat_result | None = os.lstat(target)
+    except FileNotFoundError:
+        status = None
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    if status is not None and stat.S_ISDIR(status.st_mode):
+        raise ExportError(f"cannot write {path}: it is a directory; name a file in it")
+    if status is not None and not stat.S_ISREG(status.st_mode):
+        return _export_to_stream(conn, collection, target)
+    return _export_atomically(conn, collection, path, target, status)
+
+
+def _final_target(path: Path) -> Path | None:
+    """The path a chain of symbolic links from `path` ends at (existing or not).
+
+    None when a link is an open file descriptor's (/dev/stdout, /dev/fd/N, /proc/N/fd/N):
+    renaming onto it cannot reach what it is open on, so it is written as a stream.
+    """
+    current = path
+    for _ in range(_MAX_LINKS):
+        if _DESCRIPTOR_FOLDER.fullmatch(os.path.realpath(current.parent)):
+            return None
+        try:
+            link = os.readlink(current)
+        except FileNotFoundError:
+            return current
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:  # not a link: the end of the chain
+                return current
+            raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+        current = current.parent / link
+    raise ExportError(
+        f"cannot write {path}: too many levels of symbolic links (a loop?); name the file"
+    )
+
+
+def _export_to_stream(conn: Conn, collection: CollectionInfo, path: Path) -> int:
+    """Write through an existing FIFO or device (a FIFO waits for its reader)."""
+    try:
+        # O_APPEND: a descriptor's file opened by the shell with >> keeps what it had.
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError as exc:
+        raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "wb") as out:
+            return write_export(conn, collection, out)
+    except OSError as exc:
+        raise ExportError(
+            f"cannot write {path}: {exc.strerror or exc}; it is not a regular file, so it "
+            "was written directly (not atomically): what it received is incomplete"
+        ) from exc
+
+
+def _export_atomically(
+    conn: Conn,
+    collection: CollectionInfo,
+    path: Path,
+    target: Path,
+    existing: os.stat_result | None,
+) -> int:
+    # A short name of our own: a valid long target name must not make it too long.
+    temporary = target.with_name(f".pgcontext-export-{secrets.token_hex(4)}.tmp")
     try:
         # O_EXCL: never through someone else's file; mode 0o666 lets the umask decide.
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -108,10 +185,12 @@ def export_to_file(conn: Conn, collection: CollectionInfo, path: Path) -> int:
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as out:
+            if existing is not None:
+                _keep_mode_and_owner(out.fileno(), existing)
             count = write_export(conn, collection, out)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(temporary, path)
+        os.replace(temporary, target)
     except BaseException as exc:
         temporary.unlink(missing_ok=True)
         if isinstance(exc, ExportError):
@@ -123,8 +202,15 @@ def export_to_file(conn: Conn, collection: CollectionInfo, path: Path) -> int:
                 f"cannot write {path}: {exc.strerror or exc}; nothing was written"
             ) from exc
         raise
-    _sync_directory(path.parent)
+    _sync_directory(target.parent)
     return count
+
+
+def _keep_mode_and_owner(fd: int, existing: os.stat_result) -> None:
+    """The replacement gets the replaced file's owner (only root can give it) and mode."""
+    if os.geteuid() == 0:
+        os.fchown(fd, existing.st_uid, existing.st_gid)
+    os.fchmod(fd, stat.S_IMODE(existing.st_mode))  # after chown, which clears set-id bits
 
 
 def _sync_directory(folder: Path) -> None:

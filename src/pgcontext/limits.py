@@ -9,12 +9,14 @@ Stored values (pgcontext.ingest.values applies them per record): a value is acce
 it comes back exactly from jsonb (or its int4/vector column) and the export's JSON.
 
 The predicates return the reason as words (or None) for the faces that report per record,
-and the `check_*` functions raise the exception a request gets.
+and the `check_*` functions raise the exception a request gets, or return the value as a
+plain Python int or float: callers pass that on, never what they were given.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from typing import Any
 
 import numpy as np
@@ -67,21 +69,25 @@ def int_problem(name: str, value: Any, low: int, high: int) -> str | None:
     return None
 
 
-def check_int(name: str, value: Any, low: int, high: int) -> None:
-    """Raise ConfigError unless `value` is an integer in [low, high]."""
+def check_int(name: str, value: Any, low: int, high: int) -> int:
+    """`value` as a Python int (psycopg finds no SQL type for a numpy integer); ConfigError
+    unless it is an integer in [low, high]."""
     problem = int_problem(name, value, low, high)
     if problem is not None:
         raise ConfigError(problem)
+    return operator.index(value)
 
 
-def check_float(name: str, value: Any, low: float, high: float) -> None:
-    """Raise ConfigError unless `value` is a finite number in [low, high] (NaN refused)."""
+def check_float(name: str, value: Any, low: float, high: float) -> float:
+    """`value` as a Python float; ConfigError unless it is a finite number in [low, high]
+    (NaN refused, and bools: True is no number anyone means)."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise ConfigError(f"{name} must be a number, not {value!r}")
     if not (math.isfinite(value) and low <= value <= high):
         raise ConfigError(
             f"{name} must be a finite number between {low:g} and {high:g}, not {value}"
         )
+    return float(value)
 
 
 def check_query(query: Any) -> None:

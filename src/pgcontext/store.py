@@ -425,7 +425,7 @@ class Store:
         options: SearchOptions,
         model: str | None,
     ) -> tuple[list[Hit], Embedder | None]:
-        filter_path = _check_request(collection, query, k, filter)
+        k, filter_path = _check_request(collection, query, k, filter)
         return self._retrieve_checked(collection, query, k, filter_path, options, model)
 
     def _retrieve_checked(
@@ -491,7 +491,7 @@ class Store:
     ) -> list[Hit]:
         """The options' first stage alone, with the query already embedded (evaluation,
         vectors made elsewhere): no MMR, no rerank, no model call."""
-        _check_request(collection, query, k, None)
+        k, _ = _check_request(collection, query, k, None)
         with self._pool.connection() as conn:
             return first_stage(
                 conn,
@@ -514,8 +514,8 @@ class Store:
     ) -> list[Hit]:
         catalog.validate_name(collection)
         # Checked here too: a k beyond int4 would find no SQL function (a raw psycopg error).
-        check_int("k", k, 1, MAX_K)
-        check_int("ef_search", ef_search, 1, MAX_EF_SEARCH)
+        k = check_int("k", k, 1, MAX_K)
+        ef_search = check_int("ef_search", ef_search, 1, MAX_EF_SEARCH)
         with self._pool.connection() as conn:
             return dense_search(
                 conn, collection, vector, k=k, filter_path=filter_path, ef_search=ef_search
@@ -543,8 +543,8 @@ class Store:
         $prompt) shapes the system message; `order="document"` shows the chosen passages
         in document order.
         """
-        filter_path = _check_request(collection, prompt, k, filter, what="prompt")
-        check_int("budget_tokens", budget_tokens, *BUDGET_RANGE)
+        k, filter_path = _check_request(collection, prompt, k, filter, what="prompt")
+        budget_tokens = check_int("budget_tokens", budget_tokens, *BUDGET_RANGE)
         if instructions is not None:
             check_text(instructions, "instructions")
         if isinstance(template, str):
@@ -626,7 +626,7 @@ class Store:
         **context: Any,
     ) -> AnswerStream:
         """Assemble the context (keyword arguments as `context`), then stream the answer."""
-        check_int("max_tokens", max_tokens, 1, MAX_ANSWER_TOKENS)
+        max_tokens = check_int("max_tokens", max_tokens, 1, MAX_ANSWER_TOKENS)
         given = model
         load_chat = self._chat_loader(local) if given is None else lambda: given
         # The context checks every argument before any work; the model loads after it.
@@ -701,14 +701,14 @@ def _check_request(
     filter: Mapping[str, Any] | None,
     *,
     what: str = "query",
-) -> str | None:
+) -> tuple[int, str | None]:
     """Check the arguments every search, context and answer shares, before any model,
-    tokenizer or database work; the filter compiled to its jsonpath (None: no filter)."""
+    tokenizer or database work: k as a Python int, and the filter compiled to its jsonpath
+    (None: no filter)."""
     check_query(query)
     check_text(query, what)
     catalog.validate_name(collection)
-    check_int("k", k, 1, MAX_K)
-    return compile_filter(filter)
+    return check_int("k", k, 1, MAX_K), compile_filter(filter)
 
 
 def _run_progress(report: IngestReport, progress: Progress | None) -> Progress | None:

@@ -148,7 +148,7 @@ def test_search_modes_options_and_clear_errors(store: Store, fake_embedder: Fake
 
     for kwargs, message in [
         ({"mode": "fuzzy"}, "search mode 'fuzzy' is not one of dense, keyword, hybrid"),
-        ({"mmr": 1.2}, "MMR lambda must be between 0 and 1, not 1.2"),
+        ({"mmr": 1.2}, "MMR lambda must be a finite number between 0 and 1, not 1.2"),
         ({"k": 0}, "k must be between 1 and 1000, not 0"),
         ({"ef_search": 0}, "ef_search must be between 1 and 1000, not 0"),
     ]:

@@ -44,6 +44,10 @@ def conn(store: Store, db_url: str) -> Iterator[psycopg.Connection[Any]]:
         yield connection
 
 
+SOME_CHUNK = "(SELECT min(id) FROM pgcontext.chunk)"
+BAD_K = [(k, k) for k in ("-1", "0", "1001", "2147483647")] + [("NULL", "<NULL>")]
+
+
 def vector(values: list[float] | None = None) -> str:
     return str(values if values is not None else [1.0] + [0.0] * 15)
 
@@ -122,6 +126,27 @@ def vector(values: list[float] | None = None) -> str:
             "query_embedding is NULL",
         ),
         ("SELECT * FROM pgcontext.mmr(NULL, ARRAY[1::bigint], 1)", (), "query_embedding is NULL"),
+        (
+            "SELECT * FROM pgcontext.mmr(%s::vector, ARRAY(SELECT id FROM pgcontext.chunk), 1)",
+            (vector([0.0] * 16),),
+            "pgcontext.mmr: query_embedding is all zeros",
+        ),
+        *[
+            (
+                f"SELECT * FROM pgcontext.similar_to_chunk({SOME_CHUNK}, {k})",
+                (),
+                rf"pgcontext.similar_to_chunk: k must be between 1 and 1000, not {shown}",
+            )
+            for k, shown in BAD_K
+        ],
+        *[
+            (
+                f"SELECT * FROM pgcontext.similar_to_document('c', 'a', {k})",
+                (),
+                rf"pgcontext.similar_to_document: k must be between 1 and 1000, not {shown}",
+            )
+            for k, shown in BAD_K
+        ],
     ],
 )
 def test_sql_functions_refuse_bad_parameters(
@@ -160,6 +185,14 @@ EDGES = [
     (hybrid(dense=0, keyword=MAX_WEIGHT), hybrid(dense=0, keyword=MAX_WEIGHT * 1.01)),
     (hybrid(dense=0), hybrid(dense=-0.01)),
 ]
+
+
+def test_similar_accepts_the_edges_of_k(conn: psycopg.Connection[Any]) -> None:
+    for k, expected in [(1, 1), (1000, 2)]:  # the other two documents' chunks
+        chunk = conn.execute(f"SELECT * FROM pgcontext.similar_to_chunk({SOME_CHUNK}, %s)", (k,))
+        assert len(chunk.fetchall()) == expected
+        document = conn.execute("SELECT * FROM pgcontext.similar_to_document('c', 'a', %s)", (k,))
+        assert len(document.fetchall()) == expected
 
 
 @pytest.mark.parametrize(("inside", "outside"), EDGES)
@@ -262,3 +295,24 @@ def test_integers_beyond_int4_are_refused_naming_them(
     store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
     with pytest.raises(ConfigError, match=message):
         call(store)
+
+
+def test_numpy_integers_are_accepted_and_bools_refused(store: Store) -> None:
+    store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
+    for mode in ("dense", "keyword", "hybrid"):
+        assert len(store.search("c", "cat", k=np.int64(2), mode=mode)) == 2
+    assert len(store.search("c", "cat", k=np.int32(2), mmr=np.float32(0.5))) == 2
+    fusion = Fusion(rrf_k=np.int64(60), candidates=np.int16(50))
+    options = SearchOptions(ef_search=np.int64(50), rerank_depth=np.uint8(20), fusion=fusion)
+    assert len(store.retrieve("c", "cat", k=np.int64(3), options=options)) == 3
+    assert len(store.search_vector("c", np.ones(16), k=np.int64(1), ef_search=np.int64(9))) == 1
+    context = store.context("cat", "c", k=np.int64(2), budget_tokens=np.int64(400))
+    assert len(context.citations) == 2
+    with pytest.raises(ConfigError, match="k must be an integer, not True"):
+        store.search("c", "cat", k=True)
+    with pytest.raises(ConfigError, match=r"k must be an integer, not np\.float64\(3\.0\)"):
+        store.search("c", "cat", k=np.float64(3.0))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="MMR lambda must be a number, not True"):
+        store.search("c", "cat", mmr=True)
+    with pytest.raises(ConfigError, match=r"MMR lambda must be a finite number .* not nan"):
+        store.search("c", "cat", mmr=NAN)

@@ -70,6 +70,34 @@ def test_one_bad_value_among_good_records_is_reported_alone(store: Store, tmp_pa
     assert len(store.search("c", "cats", k=50, mode="keyword")) == 30
 
 
+def test_one_bad_number_in_a_json_array_is_that_records_problem(
+    store: Store, tmp_path: Path
+) -> None:
+    records = [_good(n) for n in range(6)]
+    records[1] = '{"id": "inf", "text": "overflowing score", "score": 1e400}'
+    records[3] = '{"id": "nan", "text": "not a number", "score": NaN}'
+    records[4] = '{"id": "long", "text": "too many digits", "n": ' + "9" * 5000 + "}"
+    path = tmp_path / "records.json"
+    path.write_text("[\n" + ",\n".join(records) + "\n]", encoding="utf-8")
+
+    report = store.ingest("c", [path])
+
+    assert report.added == 3
+    reasons = {p.source.rsplit("[", 1)[-1]: p.reason for p in report.problems}
+    assert reasons == {
+        "1]": "invalid JSON: number 1e400 is too large for a double (it would be Infinity);"
+        " write it as a string",
+        "3]": "invalid JSON: NaN is not valid JSON",
+        "4]": "invalid JSON: an integer of 5000 digits is too long",
+    }
+    assert len(store.search("c", "cats", k=50, mode="keyword")) == 3
+
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"id": "a", "text": "x"}, {"id": ', encoding="utf-8")
+    whole = store.ingest("c", [broken]).problems
+    assert len(whole) == 1 and whole[0].reason.startswith("invalid JSON: Expecting value")
+
+
 def test_precomputed_values_are_checked_per_record(store: Store, tmp_path: Path) -> None:
     store.ingest("v", [SourceDocument("seed", None, "seed text", {})])
     vector = FakeEmbedder().embed_query("purring cats")[0].tolist()
@@ -197,3 +225,22 @@ def test_a_failed_export_leaves_no_file_and_names_the_chunk(
     stream = io.BytesIO()
     with pytest.raises(ExportError, match="incomplete"):
         store.export("c", stream)
+
+
+@pytest.mark.parametrize(
+    ("document", "reason"),
+    [
+        (SourceDocument("t", 123, "text", {}), "title must be a string or None, not int 123"),  # type: ignore[arg-type]
+        (SourceDocument("n", None, None, {}), "text must be a string, not NoneType None"),  # type: ignore[arg-type]
+        (SourceDocument(5, None, "text", {}), "source must be a string, not int 5"),  # type: ignore[arg-type]
+        (SourceDocument("m", None, "text", [1]), "metadata must be a dict, not list [1]"),  # type: ignore[arg-type]
+        ("not a document", "not a SourceDocument: str 'not a document'"),
+    ],
+)
+def test_a_document_of_the_wrong_types_is_that_documents_problem(
+    store: Store, document: Any, reason: str
+) -> None:
+    good = [SourceDocument(f"good-{i}", None, f"good text {i}", {}) for i in range(2)]
+    report = store.ingest("c", [good[0], document, good[1]])
+    assert report.added == 2
+    assert [p.reason for p in report.problems] == [reason]

@@ -332,7 +332,7 @@ def assemble_context(
     check_order(order)
     # NaN would silently choose nothing. The lower bound is 1, not BUDGET_RANGE's: a direct
     # caller counting its own units (words, in the tests) may assemble tiny contexts.
-    check_int("budget_tokens", budget_tokens, 1, BUDGET_RANGE[1])
+    budget_tokens = check_int("budget_tokens", budget_tokens, 1, BUDGET_RANGE[1])
     if count_messages is None:
         if count_tokens is None:
             raise ValueError("assemble_context needs count_tokens or count_messages")

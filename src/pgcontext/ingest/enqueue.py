@@ -15,7 +15,7 @@ from pgcontext.errors import DatabaseUnavailableError
 from pgcontext.ingest import queue, writer
 from pgcontext.ingest.imports import Importer, group_chunks
 from pgcontext.ingest.outage import Outage
-from pgcontext.ingest.pipeline import IngestReport, check_storable
+from pgcontext.ingest.pipeline import IngestReport, check_storable, check_types
 from pgcontext.ingest.sources import SourceDocument, SourceProblem
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,11 @@ def _units(
     unit: list[SourceDocument] = []
     characters = 0
     for item in items:
+        wrong = check_types(item)
+        if wrong is not None:
+            log.warning("skipped %s: %s", wrong.source, wrong.reason)
+            report.problems.append(wrong)
+            continue
         seen.add(item.source)
         if isinstance(item, SourceDocument) and item.chunks:
             importer.add(item)

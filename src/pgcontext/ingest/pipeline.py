@@ -303,6 +303,31 @@ class BatchProcessor:
         return prepared, len(missing)
 
 
+def check_types(item: object) -> SourceProblem | None:
+    """Why a document given to the Python API is not a SourceDocument of the declared
+    field types, or None: the dataclass does not check them, and one bad document must
+    not abort the run with a TypeError."""
+    if isinstance(item, SourceProblem):
+        return None
+    if not isinstance(item, SourceDocument):
+        return SourceProblem(repr(item)[:80], f"not a SourceDocument: {_typed(item)}")
+    source = item.source if isinstance(item.source, str) else repr(item.source)[:80]
+    for name, value, allowed, wanted in [
+        ("source", item.source, str, "a string"),
+        ("title", item.title, str | None, "a string or None"),
+        ("text", item.text, str, "a string"),
+        ("metadata", item.metadata, dict, "a dict"),
+        ("chunks", item.chunks, tuple, "a tuple of PrecomputedChunk"),
+    ]:
+        if not isinstance(value, allowed):
+            return SourceProblem(source, f"{name} must be {wanted}, not {_typed(value)}")
+    return None
+
+
+def _typed(value: object) -> str:
+    return f"{type(value).__name__} {repr(value)[:60]}"
+
+
 def check_storable(doc: SourceDocument) -> SourceDocument | SourceProblem:
     """Refuse what PostgreSQL cannot store or the export cannot give back (see values).
 

@@ -275,13 +275,20 @@ class _Reader:
         try:
             value = _loads(text)
         except (ValueError, RecursionError) as exc:
-            yield SourceProblem(origin, f"invalid JSON: {_json_error(exc)}")
-            return
+            # Valid syntax with a refused number: in an array, only its record fails.
+            value = None if isinstance(exc, json.JSONDecodeError) else _marked_array(text)
+            if value is None:
+                yield SourceProblem(origin, f"invalid JSON: {_json_error(exc)}")
+                return
         if isinstance(value, dict):
             yield self._register(_record_document(value, self.fields, origin), origin)
         elif isinstance(value, list) and value:
             for index, record in enumerate(value):
                 where = f"{origin}[{index}]"
+                refused = _first_refused(record)
+                if refused is not None:
+                    yield SourceProblem(where, f"invalid JSON: {refused.reason}")
+                    continue
                 yield self._register(_record_document(record, self.fields, where), where)
         elif isinstance(value, list):
             yield SourceProblem(origin, "empty array, no records to index")
@@ -494,6 +501,50 @@ def _exact_int(literal: str) -> int:
         return int(literal)
     except ValueError:  # beyond Python's limit on digits converted (4300)
         raise ValueError(f"an integer of {len(literal.lstrip('-'))} digits is too long") from None
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A number `_loads` refuses, kept in place so that only its record fails."""
+
+    reason: str
+
+
+def _marked_array(text: str) -> list[Any] | None:
+    """The JSON array in `text` with each refused number a _Refused; None if no array."""
+
+    def mark(parse: Any) -> Any:  # a parse_* hook of json.loads
+        def parse_or_mark(literal: str) -> Any:
+            try:
+                return parse(literal)
+            except ValueError as exc:
+                return _Refused(str(exc))
+
+        return parse_or_mark
+
+    try:
+        value = json.loads(
+            text,
+            parse_constant=mark(_reject_constant),
+            parse_float=mark(_finite_float),
+            parse_int=mark(_exact_int),
+        )
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, list) else None
+
+
+def _first_refused(value: Any) -> _Refused | None:
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, _Refused):
+            return item
+        if isinstance(item, dict):
+            pending.extend(reversed(item.values()))
+        elif isinstance(item, list):
+            pending.extend(reversed(item))
+    return None
 
 
 def _json_error(exc: ValueError | RecursionError, *, one_line: bool = False) -> str:

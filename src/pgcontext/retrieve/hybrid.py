@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import psycopg
@@ -34,12 +35,16 @@ class Fusion:
     candidates: int = 100
 
     def __post_init__(self) -> None:
-        check_int("RRF k", self.rrf_k, *RRF_K_RANGE)
-        check_float("dense weight", self.dense_weight, 0.0, MAX_WEIGHT)
-        check_float("keyword weight", self.keyword_weight, 0.0, MAX_WEIGHT)
+        # Frozen: each checked number is stored back as the plain int or float SQL takes.
+        set_field = partial(object.__setattr__, self)
+        set_field("rrf_k", check_int("RRF k", self.rrf_k, *RRF_K_RANGE))
+        set_field("dense_weight", check_float("dense weight", self.dense_weight, 0.0, MAX_WEIGHT))
+        set_field(
+            "keyword_weight", check_float("keyword weight", self.keyword_weight, 0.0, MAX_WEIGHT)
+        )
         if self.dense_weight == 0 and self.keyword_weight == 0:
             raise ConfigError("the dense and keyword weights are both 0: make one positive")
-        check_int("hybrid candidates", self.candidates, 1, MAX_CANDIDATES)
+        set_field("candidates", check_int("hybrid candidates", self.candidates, 1, MAX_CANDIDATES))
 
 
 def hybrid_search(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 from pgcontext.errors import ConfigError
 from pgcontext.limits import (
@@ -44,16 +45,18 @@ class SearchOptions:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"search mode {self.mode!r} is not one of {', '.join(MODES)}")
-        if self.mmr_lambda is not None and not 0.0 <= self.mmr_lambda <= 1.0:
-            raise ConfigError(f"MMR lambda must be between 0 and 1, not {self.mmr_lambda}")
-        check_int("ef_search", self.ef_search, 1, MAX_EF_SEARCH)
-        check_float("BM25 k1", self.k1, *K1_RANGE)
-        check_float("BM25 b", self.b, *B_RANGE)
+        # Frozen: each checked number is stored back as the plain int or float SQL takes.
+        set_field = partial(object.__setattr__, self)
+        if self.mmr_lambda is not None:
+            set_field("mmr_lambda", check_float("MMR lambda", self.mmr_lambda, 0.0, 1.0))
+        set_field("ef_search", check_int("ef_search", self.ef_search, 1, MAX_EF_SEARCH))
+        set_field("k1", check_float("BM25 k1", self.k1, *K1_RANGE))
+        set_field("b", check_float("BM25 b", self.b, *B_RANGE))
         if self.rerank_fusion not in RERANK_FUSIONS:
             raise ConfigError(
                 f"rerank fusion {self.rerank_fusion!r} is not one of {', '.join(RERANK_FUSIONS)}"
             )
-        check_int("rerank depth", self.rerank_depth, 1, MAX_K)
+        set_field("rerank_depth", check_int("rerank depth", self.rerank_depth, 1, MAX_K))
 
     @property
     def needs_query_vector(self) -> bool:
