@@ -40,6 +40,7 @@ from pgcontext.ingest.imports import Importer
 from pgcontext.ingest.outage import Outage
 from pgcontext.ingest.pipeline import IngestReport, Outcome, Progress
 from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem, iter_documents
+from pgcontext.ingest.versions import VersionTickets, stamped
 from pgcontext.ingest.worker import Worker, WorkerOptions
 from pgcontext.limits import (
     BUDGET_RANGE,
@@ -223,7 +224,7 @@ class Store:
         if prune and enqueue_only:
             raise ConfigError("--prune needs the run to finish: it cannot go with --enqueue")
         # Paths are checked (stdin named twice) before anything is created; nothing is read.
-        items = _as_items(sources, fields or JsonlFields(), max_bytes)
+        items = _as_items(sources, fields or JsonlFields(), max_bytes, self._tickets())
         with self._pool.connection() as conn:
             info = catalog.find_collection(conn, collection)
         if info is None:
@@ -284,6 +285,10 @@ class Store:
             writer.forget_tombstones(conn)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _tickets(self) -> VersionTickets:
+        """Version tickets for what a run reads, waiting out an outage as a run does."""
+        return VersionTickets(self._pool, Outage(self.settings.db_wait_seconds, 1.0))
 
     def worker(
         self, options: WorkerOptions | None = None, *, progress: Progress | None = None
@@ -781,8 +786,15 @@ def _collect_jobs(
     return orphans
 
 
-def _as_items(sources: Iterable[str | Path] | Items, fields: JsonlFields, max_bytes: int) -> Items:
-    """Paths become a stream of documents; documents pass through. Nothing is read ahead."""
+def _as_items(
+    sources: Iterable[str | Path] | Items,
+    fields: JsonlFields,
+    max_bytes: int,
+    tickets: VersionTickets,
+) -> Items:
+    """Paths become a stream of documents, each with the version ticket taken before its
+    file was read; documents pass through, with a ticket taken as they come. Nothing is
+    read ahead."""
     if isinstance(sources, str | Path):
         sources = [sources]
     iterator = iter(sources)
@@ -791,8 +803,9 @@ def _as_items(sources: Iterable[str | Path] | Items, fields: JsonlFields, max_by
         return []
     stream = itertools.chain([first], iterator)
     if isinstance(first, SourceDocument | SourceProblem):
-        return stream  # type: ignore[return-value]
-    return iter_documents(stream, fields=fields, max_bytes=max_bytes)  # type: ignore[arg-type]
+        return stamped(stream, tickets)  # type: ignore[arg-type]
+    paths: Iterable[str | Path] = stream  # type: ignore[assignment]
+    return iter_documents(paths, fields=fields, max_bytes=max_bytes, ticket=tickets.take)
 
 
 __all__ = ["Store"]

@@ -92,7 +92,7 @@ def enqueue_again(
     max_attempts: int = 5,
 ) -> Enqueued:
     """Queue this run's own copy of documents it had left to another run's job, which then
-    failed for good: with new versions, as if read now (unless stored meanwhile)."""
+    failed for good, with the versions this run read them with."""
     done = Enqueued()
     for start in range(0, len(documents), job_documents):
         unit = documents[start : start + job_documents]
