@@ -103,6 +103,10 @@ class IngestReport:
     seconds: float = 0.0
     prune_skipped: bool = False
     queued_jobs: int = 0
+    failed_jobs: int = 0
+    """Jobs of this run that failed for good (`pgcontext retry` queues them again)."""
+    left_queued: int = 0
+    """Jobs queued and left to `pgcontext worker` processes (`--enqueue`)."""
     expected_documents: int | None = None
     """Documents this run will look at, once known: the denominator of progress and ETA."""
 
@@ -135,6 +139,7 @@ class IngestReport:
             "chunks_written": self.chunks_written,
             "chunks_embedded": self.chunks_embedded,
             "queued_jobs": self.queued_jobs,
+            "failed_jobs": self.failed_jobs,
             "seconds": round(self.seconds, 3),
             "prune_skipped": self.prune_skipped,
             "problems": [{"source": p.source, "reason": p.reason} for p in self.problems],
