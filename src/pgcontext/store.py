@@ -45,7 +45,7 @@ from pgcontext.ingest.imports import Importer
 from pgcontext.ingest.outage import Outage
 from pgcontext.ingest.pipeline import IngestReport, Outcome, Progress
 from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem, iter_documents
-from pgcontext.ingest.versions import VersionTickets, stamped
+from pgcontext.ingest.versions import VersionTickets, ticketed
 from pgcontext.ingest.worker import Worker, WorkerOptions
 from pgcontext.limits import (
     BUDGET_RANGE,
@@ -834,9 +834,10 @@ def _as_items(
         return []
     stream = itertools.chain([first], iterator)
     if isinstance(first, SourceDocument | SourceProblem):
-        return stamped(stream, tickets)  # type: ignore[arg-type]
+        return ticketed(stream, tickets, stamp=True)  # type: ignore[arg-type]
     paths: Iterable[str | Path] = stream  # type: ignore[assignment]
-    return iter_documents(paths, fields=fields, max_bytes=max_bytes, ticket=tickets.take)
+    read = iter_documents(paths, fields=fields, max_bytes=max_bytes, ticket=tickets.take)
+    return ticketed(read, tickets, stamp=False)
 
 
 __all__ = ["Store"]
