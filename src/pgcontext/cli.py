@@ -561,8 +561,14 @@ def _print_report(report: IngestReport, as_json: bool) -> None:
         f"{report.chunks_written} chunks written ({report.chunks_embedded} embedded) "
         f"in {report.seconds:.1f}s"
     )
-    if report.queued_jobs and not report.chunks_written:
-        click.echo(f"  {report.queued_jobs} jobs queued: run `pgcontext worker` to process them")
+    if report.left_queued:
+        click.echo(f"  {report.left_queued} jobs queued: run `pgcontext worker` to process them")
+    if report.failed_jobs:
+        jobs = "1 job" if report.failed_jobs == 1 else f"{report.failed_jobs} jobs"
+        click.echo(
+            f"  {jobs} failed for good (errors below): `pgcontext retry` queues them again,"
+            " then `pgcontext worker --once` works them"
+        )
     for problem in report.problems:
         click.echo(f"  failed: {problem.source}: {problem.reason}", err=True)
 

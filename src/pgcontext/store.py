@@ -35,11 +35,17 @@ from pgcontext.errors import (
 )
 from pgcontext.export import export_to_file, write_export
 from pgcontext.ingest import queue, writer
-from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS, enqueue_again, enqueue_items
+from pgcontext.ingest.enqueue import (
+    DEFAULT_JOB_DOCUMENTS,
+    Awaited,
+    enqueue_again,
+    enqueue_items,
+)
 from pgcontext.ingest.imports import Importer
 from pgcontext.ingest.outage import Outage
 from pgcontext.ingest.pipeline import IngestReport, Outcome, Progress
 from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem, iter_documents
+from pgcontext.ingest.versions import VersionTickets, ticketed
 from pgcontext.ingest.worker import Worker, WorkerOptions
 from pgcontext.limits import (
     BUDGET_RANGE,
@@ -223,7 +229,7 @@ class Store:
         if prune and enqueue_only:
             raise ConfigError("--prune needs the run to finish: it cannot go with --enqueue")
         # Paths are checked (stdin named twice) before anything is created; nothing is read.
-        items = _as_items(sources, fields or JsonlFields(), max_bytes)
+        items = _as_items(sources, fields or JsonlFields(), max_bytes, self._tickets())
         with self._pool.connection() as conn:
             info = catalog.find_collection(conn, collection)
         if info is None:
@@ -264,6 +270,7 @@ class Store:
             report.unchanged += enqueued.awaited
             for job_id, awaited in enqueued.waiting_on.items():
                 log.info("%d documents left to job %d of another run", len(awaited), job_id)
+            report.left_queued = enqueued.jobs
             report.seconds = time.perf_counter() - started
             return report
         runner = self.worker(options, progress=_run_progress(report, progress))
@@ -284,6 +291,10 @@ class Store:
             writer.forget_tombstones(conn)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _tickets(self) -> VersionTickets:
+        """Version tickets for what a run reads, waiting out an outage as a run does."""
+        return VersionTickets(self._pool, Outage(self.settings.db_wait_seconds, 1.0))
 
     def worker(
         self, options: WorkerOptions | None = None, *, progress: Progress | None = None
@@ -309,7 +320,7 @@ class Store:
     def _await_jobs(
         self,
         collection_id: int,
-        waiting: Mapping[int, list[writer.HashedDocument]],
+        waiting: Mapping[int, list[Awaited]],
         report: IngestReport,
         options: WorkerOptions,
     ) -> None:
@@ -320,9 +331,9 @@ class Store:
         run_id = options.run_id
         assert run_id is not None
         while waiting:
-            self.work(replace(options, run_id=None, job_ids=tuple(waiting)))
+            self.work(replace(options, run_id=None, job_ids=tuple(waiting), helping_run=run_id))
             with self._pool.connection() as conn:
-                orphans = _collect_jobs(conn, collection_id, waiting, report)
+                orphans = _collect_jobs(conn, collection_id, waiting, report, run_id)
                 if not orphans:
                     return
                 again = enqueue_again(conn, collection_id, orphans, report, run_id=run_id)
@@ -737,11 +748,21 @@ def _run_progress(report: IngestReport, progress: Progress | None) -> Progress |
 
 
 def _collect_run(conn: Any, run_id: str, report: IngestReport) -> None:
-    """Add what every job of the run did, whichever worker did it, to `report`."""
+    """Add what every job of the run did, whichever worker did it, to `report`; the
+    documents another ingest run wrote (working this job it waited on) count as unchanged
+    here: that run reports them written."""
     for job in queue.run_results(conn, run_id):
         if job["status"] == "done":
-            report.add(Outcome.from_result(job["result"]))
+            outcome = Outcome.from_result(job["result"])
+            if job["result"].get("by_run") not in (None, run_id):
+                outcome = Outcome(
+                    unchanged=outcome.added + outcome.updated + outcome.unchanged,
+                    superseded=outcome.superseded,
+                    problems=outcome.problems,
+                )
+            report.add(outcome)
         else:
+            report.failed_jobs += 1
             sources = [d["source"] for d in job["payload"].get("documents", [])]
             for source in sources:
                 report.problems.append(SourceProblem(source, f"job failed: {job['error']}"))
@@ -750,16 +771,19 @@ def _collect_run(conn: Any, run_id: str, report: IngestReport) -> None:
 def _collect_jobs(
     conn: Any,
     collection_id: int,
-    jobs: Mapping[int, list[writer.HashedDocument]],
+    jobs: Mapping[int, list[Awaited]],
     report: IngestReport,
+    run_id: str,
 ) -> list[SourceDocument]:
-    """Count the documents left to other runs' jobs in `report`: unchanged if stored as
-    this run read them, superseded if newer content (or a delete) won, a problem if the
-    job could not index them. Returns those whose job failed for good, to queue again."""
+    """Count the documents left to other runs' jobs in `report`: if stored as this run read
+    them, as written (added, updated) when this run's worker did the job and unchanged
+    otherwise; superseded if newer content (or a delete) won, a problem if the job could
+    not index them. Returns those whose job failed for good, to queue again."""
     outcomes = queue.job_outcomes(conn, list(jobs))
     sources = [a.document.source for awaited in jobs.values() for a in awaited]
     stored = writer.stored_documents(conn, collection_id, sources)
     orphans: list[SourceDocument] = []
+    counted = Outcome()
     for job_id, awaited in jobs.items():
         job = outcomes.get(job_id)
         if job is not None and job["status"] == "failed":
@@ -770,19 +794,38 @@ def _collect_jobs(
             report.problems.extend(SourceProblem(a.document.source, reason) for a in awaited)
             continue
         failed = dict(job["result"].get("problems", []))
+        worked_here = job["result"].get("by_run") == run_id
+        if worked_here:
+            counted.chunks_written += int(job["result"].get("chunks_written", 0))
+            counted.chunks_embedded += int(job["result"].get("chunks_embedded", 0))
         for a in awaited:
             source = a.document.source
             if source in failed:
                 report.problems.append(SourceProblem(source, failed[source]))
             elif source in stored and stored[source].content_hash == a.content_hash:
-                report.unchanged += 1
+                counted.count(_written(a) if worked_here else "unchanged")
             else:
-                report.superseded += 1
+                counted.superseded += 1
+    report.add(counted)
     return orphans
 
 
-def _as_items(sources: Iterable[str | Path] | Items, fields: JsonlFields, max_bytes: int) -> Items:
-    """Paths become a stream of documents; documents pass through. Nothing is read ahead."""
+def _written(awaited: Awaited) -> str:
+    """What writing a document left to a job did, given what was stored when it was left."""
+    if awaited.stored_hash is None:
+        return "added"
+    return "unchanged" if awaited.stored_hash == awaited.content_hash else "updated"
+
+
+def _as_items(
+    sources: Iterable[str | Path] | Items,
+    fields: JsonlFields,
+    max_bytes: int,
+    tickets: VersionTickets,
+) -> Items:
+    """Paths become a stream of documents, each with the version ticket taken before its
+    file was read; documents pass through, with a ticket taken as they come. Nothing is
+    read ahead."""
     if isinstance(sources, str | Path):
         sources = [sources]
     iterator = iter(sources)
@@ -791,8 +834,10 @@ def _as_items(sources: Iterable[str | Path] | Items, fields: JsonlFields, max_by
         return []
     stream = itertools.chain([first], iterator)
     if isinstance(first, SourceDocument | SourceProblem):
-        return stream  # type: ignore[return-value]
-    return iter_documents(stream, fields=fields, max_bytes=max_bytes)  # type: ignore[arg-type]
+        return ticketed(stream, tickets, stamp=True)  # type: ignore[arg-type]
+    paths: Iterable[str | Path] = stream  # type: ignore[assignment]
+    read = iter_documents(paths, fields=fields, max_bytes=max_bytes, ticket=tickets.take)
+    return ticketed(read, tickets, stamp=False)
 
 
 __all__ = ["Store"]

@@ -262,7 +262,8 @@ def test_a_run_waiting_on_a_crashed_runs_job_finishes_it(
     with psycopg.connect(db_url, autocommit=True) as conn:
         (ghost,) = queue.claim(conn, "ghost", lease_seconds=0.3)
     report = store.ingest("c", docs(5, "same"), worker_options=FAST)
-    assert (report.added, report.unchanged, report.queued_jobs, report.ok) == (0, 5, 0, True)
+    # This run's worker wrote them (the dead run never will report): they count as added.
+    assert (report.added, report.unchanged, report.queued_jobs, report.ok) == (5, 0, 0, True)
     assert gated.texts == 5
     assert len(stored_texts(db_url)) == 5
     with psycopg.connect(db_url) as conn:
@@ -356,7 +357,7 @@ def test_a_run_whose_awaited_job_fails_for_good_writes_its_own_copy(
     store.ingest("c", docs(2, "same"), enqueue_only=True)
     with psycopg.connect(db_url) as conn:
         conn.execute("UPDATE pgcontext.ingest_queue SET max_attempts = 1")
-    gated.fail_next = 1  # the other run's only attempt
+    gated.fail_next = 3  # the other run's only attempt: both documents, then each alone
     report = store.ingest("c", docs(2, "same"), worker_options=FAST)
     assert (report.added, report.ok) == (2, True)
     assert report.documents_seen == report.expected_documents == 2
@@ -375,7 +376,7 @@ def test_a_run_waits_only_for_the_jobs_it_needs(
             conn.execute("UPDATE pgcontext.ingest_queue SET run_id = NULL")
     needed, unrelated = sorted(job_statuses(db_url))
     report = store.ingest("c", docs(3, "same"), worker_options=FAST)
-    assert (report.unchanged, report.queued_jobs, report.ok) == (3, 0, True)
+    assert (report.added, report.queued_jobs, report.ok) == (3, 0, True)  # it worked the job
     assert job_statuses(db_url) == {needed: "done", unrelated: "queued"}
 
 
@@ -505,3 +506,47 @@ def test_a_document_left_to_another_run_that_newer_content_superseded_counts_sup
     report = store.ingest("c", inputs(), job_documents=1, worker_options=FAST)
     assert (report.added, report.unchanged, report.superseded) == (1, 0, 1)
     assert stored_texts(db_url)["d0"] == "document 0 says newer"
+
+
+def test_content_read_before_a_newer_ingest_completes_loses_to_it_though_queued_after(
+    store: Store, db_url: str
+) -> None:
+    """The version is taken when a document is handed over, not when its job is queued."""
+
+    def slow_source() -> Any:
+        yield SourceDocument("a", None, "a says two", {})  # handed over (read) first
+        assert store.ingest("a-c", [SourceDocument("a", None, "a says three", {})]).ok
+        yield SourceDocument("b", None, "b says two", {})  # the run queues only now
+
+    store.create_collection("a-c")
+    store.ingest("a-c", [SourceDocument("a", None, "a says one", {})])
+    report = store.ingest("a-c", slow_source())
+    assert (report.superseded, report.added) == (1, 1)
+    assert stored_texts(db_url)["a"] == "a says three"
+
+
+def test_a_file_read_before_a_newer_ingest_of_it_completes_loses_to_it(
+    store: Store, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI case: a.txt is read, b.html parses slowly, meanwhile a.txt changes and is
+    ingested alone; the first run's job, queued after, must not bring the old text back."""
+    from pgcontext.ingest import sources
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    a = folder / "a.txt"
+    a.write_text("a says one\n")
+    (folder / "b.html").write_text("<p>b says one</p>")
+    store.ingest("c", [folder])
+    a.write_text("a says two\n")
+    parse = sources.html_to_text
+
+    def slow_parse(html: str) -> Any:
+        a.write_text("a says three\n")
+        assert store.ingest("c", [a]).updated == 1
+        return parse(html)
+
+    monkeypatch.setattr(sources, "html_to_text", slow_parse)
+    report = store.ingest("c", [folder])
+    assert report.superseded == 1
+    assert stored_texts(db_url)[a.as_posix()].startswith("a says three")

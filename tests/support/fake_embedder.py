@@ -36,6 +36,8 @@ class FakeEmbedder:
         )
         self.calls: list[list[str]] = []
         self.fail_next = 0
+        self.refuse: str | None = None
+        """A word the model fails on: any call with a text holding it raises."""
 
     @property
     def spec(self) -> ModelSpec:
@@ -56,6 +58,8 @@ class FakeEmbedder:
         if self.fail_next:
             self.fail_next -= 1
             raise RuntimeError("fake embedder failure")
+        if self.refuse is not None and any(self.refuse in text for text in texts):
+            raise ValueError(f"fake embedder refuses {self.refuse!r}")
         self.calls.append(list(texts))
         if not texts:
             return np.zeros((0, self._spec.dimensions), dtype=np.float32)

@@ -29,11 +29,19 @@ DEFAULT_JOB_DOCUMENTS = 256
 DEFAULT_JOB_CHARACTERS = 256 * 1000
 
 
+@dataclass(frozen=True)
+class Awaited(writer.HashedDocument):
+    """A document left to another run's job, with the content hash stored when it was
+    left (None: not stored): what writing it does, if this run ends up working that job."""
+
+    stored_hash: str | None = None
+
+
 @dataclass
 class Enqueued:
     jobs: int = 0
     seen: set[str] = field(default_factory=set)
-    waiting_on: dict[int, list[writer.HashedDocument]] = field(default_factory=dict)
+    waiting_on: dict[int, list[Awaited]] = field(default_factory=dict)
     """Jobs of other runs that already carry some of this run's documents, identical: the
     run waits for them instead of queuing the same work again (by job id)."""
 
@@ -92,7 +100,7 @@ def enqueue_again(
     max_attempts: int = 5,
 ) -> Enqueued:
     """Queue this run's own copy of documents it had left to another run's job, which then
-    failed for good: with new versions, as if read now (unless stored meanwhile)."""
+    failed for good, with the versions this run read them with."""
     done = Enqueued()
     for start in range(0, len(documents), job_documents):
         unit = documents[start : start + job_documents]
@@ -100,7 +108,7 @@ def enqueue_again(
     return done
 
 
-Queued = tuple[int, int, dict[int, list[writer.HashedDocument]]]
+Queued = tuple[int, int, dict[int, list[Awaited]]]
 
 
 def _tally(done: Enqueued, report: IngestReport, queued: Queued) -> None:
@@ -116,7 +124,7 @@ def _queue_unit(
 ) -> Queued:
     """One job for the documents of `unit` that need one, in one transaction: (jobs queued,
     documents unchanged, jobs of other runs waited for with their documents)."""
-    waiting_on: dict[int, list[writer.HashedDocument]] = {}
+    waiting_on: dict[int, list[Awaited]] = {}
     with conn.transaction():
         queue.lock_collection(conn, collection_id)
         changed, unchanged = _changed(conn, collection_id, unit, run_id, waiting_on)
@@ -131,7 +139,7 @@ def _changed(
     collection_id: int,
     unit: list[SourceDocument],
     run_id: str,
-    waiting_on: dict[int, list[writer.HashedDocument]],
+    waiting_on: dict[int, list[Awaited]],
 ) -> tuple[list[writer.HashedDocument], int]:
     """The documents of `unit` that need a job, and how many are unchanged; the others are
     waited for."""
@@ -147,7 +155,9 @@ def _changed(
             if pending.run_id == run_id:
                 unchanged += 1  # the same input twice in this run
             else:
-                waiting_on.setdefault(pending.job_id, []).append(hashed)
+                stored = state.stored.content_hash if state.stored else None
+                awaited = Awaited(doc, digest, stored)
+                waiting_on.setdefault(pending.job_id, []).append(awaited)
         elif state.unchanged(digest):
             unchanged += 1
         else:

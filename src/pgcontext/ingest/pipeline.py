@@ -103,6 +103,10 @@ class IngestReport:
     seconds: float = 0.0
     prune_skipped: bool = False
     queued_jobs: int = 0
+    failed_jobs: int = 0
+    """Jobs of this run that failed for good (`pgcontext retry` queues them again)."""
+    left_queued: int = 0
+    """Jobs queued and left to `pgcontext worker` processes (`--enqueue`)."""
     expected_documents: int | None = None
     """Documents this run will look at, once known: the denominator of progress and ETA."""
 
@@ -135,6 +139,7 @@ class IngestReport:
             "chunks_written": self.chunks_written,
             "chunks_embedded": self.chunks_embedded,
             "queued_jobs": self.queued_jobs,
+            "failed_jobs": self.failed_jobs,
             "seconds": round(self.seconds, 3),
             "prune_skipped": self.prune_skipped,
             "problems": [{"source": p.source, "reason": p.reason} for p in self.problems],
@@ -205,7 +210,7 @@ class BatchProcessor:
         replaced = [stored[doc.source].id for doc, _ in todo if doc.source in stored]
         chunked = self._chunk(todo, outcome)
         reusable = writer.reusable_embeddings(conn, replaced) if chunked else {}
-        prepared, outcome.chunks_embedded = self._embed(chunked, reusable, versions)
+        prepared, outcome.chunks_embedded = self._embed(chunked, reusable, versions, outcome)
         return PreparedBatch(prepared + unchanged, outcome)
 
     def write(
@@ -276,20 +281,23 @@ class BatchProcessor:
         chunked: list[tuple[SourceDocument, str, list[Chunk]]],
         reusable: dict[str, Any],
         versions: Mapping[str, int],
+        outcome: Outcome,
     ) -> tuple[list[writer.PreparedDocument], int]:
         """Vectors for every chunk; only texts without a stored vector meet the model.
 
-        Returns the documents ready to write and how many texts were embedded.
+        Returns the documents ready to write and how many texts were embedded; a document
+        the model fails on alone is a problem in `outcome`, the others are written.
         """
         hashes = [[writer.text_hash(chunk.text) for chunk in chunks] for _, _, chunks in chunked]
-        missing: dict[str, str] = {}
-        for (_, _, chunks), digests in zip(chunked, hashes, strict=True):
-            for chunk, digest in zip(chunks, digests, strict=True):
-                if digest not in reusable:
-                    missing.setdefault(digest, chunk.text)
-        if missing:
-            vectors = self.embedder.embed_documents(list(missing.values()))
-            reusable = {**reusable, **dict(zip(missing, vectors, strict=True))}
+        wanted = [
+            {digest: chunk.text for chunk, digest in zip(chunks, digests, strict=True)}
+            for (_, _, chunks), digests in zip(chunked, hashes, strict=True)
+        ]
+        vectors, failed = _embed_apart(self.embedder, wanted, reusable)
+        for index, reason in failed.items():
+            source = chunked[index][0].source
+            outcome.problems.append(SourceProblem(source, f"cannot embed: {reason}"))
+        reusable = {**reusable, **vectors}
         prepared = [
             writer.PreparedDocument(
                 doc,
@@ -298,9 +306,58 @@ class BatchProcessor:
                 np.stack([np.asarray(reusable[h], np.float32) for h in digests]),
                 versions.get(doc.source, 0),
             )
-            for (doc, digest, chunks), digests in zip(chunked, hashes, strict=True)
+            for index, ((doc, digest, chunks), digests) in enumerate(
+                zip(chunked, hashes, strict=True)
+            )
+            if index not in failed
         ]
-        return prepared, len(missing)
+        return prepared, len(vectors)
+
+
+def _embed_apart(
+    embedder: Embedder, wanted: list[dict[str, str]], known: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[int, str]]:
+    """Embed the texts (by hash) each document wants and `known` lacks, in one call.
+
+    If the call fails, the documents are halved and each half tried again, down to single
+    documents: only a document the model fails on alone is left out (its index, with the
+    reason), at about 2·log2(n) extra calls per bad document, spent only on failure. If
+    every document fails alone, the model is at fault, not the input: the first error is
+    raised (the job is tried again later).
+    """
+    vectors: dict[str, Any] = {}
+    failed: dict[int, str] = {}
+    errors: list[Exception] = []
+
+    def attempt(indexes: list[int]) -> None:
+        texts: dict[str, str] = {}
+        for index in indexes:
+            for digest, text in wanted[index].items():
+                if digest not in known and digest not in vectors:
+                    texts.setdefault(digest, text)
+        if not texts:
+            return
+        try:
+            embedded = embedder.embed_documents(list(texts.values()))
+        except Exception as exc:  # any model error: find the documents it belongs to
+            errors.append(exc)
+            if len(indexes) == 1:
+                failed[indexes[0]] = f"{type(exc).__name__}: {exc}"
+                return
+            if len(errors) == 1:
+                log.warning(
+                    "embedding %d documents failed (%s); trying them apart", len(indexes), exc
+                )
+            middle = len(indexes) // 2
+            attempt(indexes[:middle])
+            attempt(indexes[middle:])
+            return
+        vectors.update(zip(texts, embedded, strict=True))
+
+    attempt(list(range(len(wanted))))
+    if failed and not vectors:
+        raise errors[0]
+    return vectors, failed
 
 
 def check_types(item: object) -> SourceProblem | None:

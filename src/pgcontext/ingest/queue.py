@@ -167,13 +167,13 @@ def enqueue(
     run_id: str,
     max_attempts: int = 5,
 ) -> int:
-    """Insert one job per unit, each document with a new version; returns how many jobs.
-    The caller owns the transaction."""
+    """Insert one job per unit, each document with the version it was read with (a new one
+    if it has none); returns how many jobs. The caller owns the transaction."""
     count = 0
     for unit in units:
         if not unit:
             continue
-        versions = writer.next_versions(conn, len(unit))
+        versions = _versions(conn, unit)
         row = conn.execute(
             "INSERT INTO pgcontext.ingest_queue"
             " (collection_id, source, payload, max_attempts, run_id)"
@@ -201,6 +201,11 @@ def enqueue(
             )
         count += 1
     return count
+
+
+def _versions(conn: Conn, unit: Sequence[writer.HashedDocument]) -> list[int]:
+    missing = iter(writer.next_versions(conn, sum(h.document.version is None for h in unit)))
+    return [next(missing) if h.document.version is None else h.document.version for h in unit]
 
 
 def claim(

@@ -13,8 +13,8 @@ import os
 import re
 import stat
 import sys
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -64,6 +64,9 @@ class SourceDocument:
     text: str  # plain text to be chunked, never empty or whitespace only
     metadata: dict[str, Any]  # JSON-serialisable
     chunks: tuple[PrecomputedChunk, ...] = ()
+    version: int | None = None
+    """Its version ticket (sql/035_document_versions.sql), taken just before it was read:
+    content read later gets a newer one and wins. None: taken when handed to an ingest."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ def iter_documents(
     *,
     fields: JsonlFields = JsonlFields(),  # frozen, so one shared default is safe
     max_bytes: int = 50_000_000,
+    ticket: Callable[[], int] | None = None,
 ) -> Iterator[SourceDocument | SourceProblem]:
     """Yield every document found under `paths`, and a SourceProblem for every bad input.
 
@@ -98,12 +102,14 @@ def iter_documents(
     FOLDER_SUFFIXES picked up) or ``-`` for stdin. Only regular files are read: symlinks
     are followed when they resolve, loops, dangling links, FIFOs, sockets and devices are
     reported. `-` named twice raises ConfigError at once (stdin can be read only once).
+    With `ticket`, one is taken just before each file (or stdin) is opened, and every
+    document read from it carries it as its version.
     """
     if isinstance(paths, str | Path):
         paths = [paths]  # a lone str is an Iterable[str] too, of its characters
     paths = list(paths)
     check_paths(paths)
-    return _Reader(fields, max_bytes).read_all(paths)
+    return _Reader(fields, max_bytes, ticket).read_all(paths)
 
 
 def check_paths(paths: Iterable[str | Path]) -> None:
@@ -131,6 +137,8 @@ class _Reader:
 
     fields: JsonlFields
     max_bytes: int
+    ticket: Callable[[], int] | None = None
+    version: int | None = None  # the ticket of the input being read
     files_seen: set[str] = field(default_factory=set)
     ids_seen: dict[str, str] = field(default_factory=dict)  # source -> where it was first seen
 
@@ -145,6 +153,7 @@ class _Reader:
         if sys.stdin is None:  # Python's stdin when file descriptor 0 is closed
             yield SourceProblem("stdin", "standard input is closed; pipe the text in with -")
             return
+        self._take_ticket()
         buffer = getattr(sys.stdin, "buffer", None)
         try:
             data: bytes = (
@@ -201,6 +210,7 @@ class _Reader:
         if source in self.files_seen:
             return  # named twice, or both itself and through its folder
         self.files_seen.add(source)
+        self._take_ticket()
         if path.suffix.lower() == ".jsonl":
             yield from self._jsonl_file(path)
             return
@@ -296,10 +306,19 @@ class _Reader:
             reason = f"holds a JSON {_json_type(value)}; expected an object or an array of objects"
             yield SourceProblem(origin, reason)
 
+    def _take_ticket(self) -> None:
+        # One per file, before it is opened: all its records are as new as the file's
+        # oldest byte at worst (a write of content read later always wins).
+        if self.ticket is not None:
+            self.version = self.ticket()
+
     def _register(self, item: _Item, where: str) -> _Item:
-        """Pass a document through unless its source was yielded before in this call."""
+        """Pass a document through, with the ticket of its input, unless its source was
+        yielded before in this call."""
         if isinstance(item, SourceProblem):
             return item
+        if self.version is not None and not item.chunks:  # imports take their own
+            item = replace(item, version=self.version)
         # Chunks with embeddings share their document's source: each position is one record.
         key = f"{item.source}#{item.chunks[0].position}" if item.chunks else item.source
         first = self.ids_seen.setdefault(key, where)

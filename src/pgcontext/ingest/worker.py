@@ -52,6 +52,9 @@ class WorkerOptions:
     run_id: str | None = None
     job_ids: tuple[int, ...] | None = None
     """Only these jobs (a run helping with the jobs of other runs it waits on)."""
+    helping_run: str | None = None
+    """The ingest run this worker serves while it works other runs' jobs: recorded in each
+    result (`by_run`), so that the run which wrote a document is the one that counts it."""
     max_outage_seconds: float | None = None
     """Give up (DatabaseUnavailableError) when the database stays away this long; None
     waits as long as it takes (a daemon)."""
@@ -212,6 +215,8 @@ class Worker:
 
         def finish(outcome: Outcome) -> None:
             result = {**outcome.as_result(), "worker": self.options.name}
+            if self.options.helping_run is not None:
+                result["by_run"] = self.options.helping_run
             if not queue.finish(conn, job.id, self.options.name, result):
                 raise LeaseLostError(f"job {job.id} was taken over by another worker")
 
