@@ -108,6 +108,22 @@ def test_stdin_named_twice_is_a_usage_error(run: Any) -> None:
     assert "no collections yet" in run("status").output  # nothing was created
 
 
+def test_an_empty_path_is_a_usage_error_and_nothing_is_pruned(
+    run: Any, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("ingest", str(docs), "-c", "kb").exit_code == 0
+    monkeypatch.chdir(tmp_path)  # "" used to mean this folder
+    (tmp_path / "here.txt").write_text("Not meant to be ingested.", encoding="utf-8")
+    for given in ("", " "):
+        result = run("ingest", given, "-c", "kb", "--prune")
+        assert result.exit_code == 2, result.output
+        assert "an empty path was given" in result.output
+    kept = run("search", "zebra", "-c", "kb", "--mode", "keyword", "--json")
+    assert "zebra.txt" in kept.output, "the collection was pruned"
+    unread = run("search", "ingested", "-c", "kb", "--mode", "keyword", "--json")
+    assert "here.txt" not in unread.output, "the current folder was ingested"
+
+
 def test_arguments_that_are_not_utf8_are_one_clear_line(run: Any, docs: Path) -> None:
     assert run("ingest", str(docs), "-c", "kb").exit_code == 0
     bad = "zebra\udcff"  # what Python makes of the argument $'zebra\xff'

@@ -93,6 +93,13 @@ def test_stdin_named_twice_is_refused_before_anything_is_created(store: Store) -
     assert store.collections() == []
 
 
+def test_an_empty_path_is_refused_before_anything_is_created(store: Store) -> None:
+    for given in ("", "   "):
+        with pytest.raises(ConfigError, match="an empty path was given"):
+            store.ingest("zoo", [given], prune=True)
+    assert store.collections() == []
+
+
 @pytest.mark.parametrize(
     ("given", "refusal"),
     [
