@@ -352,15 +352,16 @@ def ingest(
     the exit code is 1 if any input failed. Only regular files are read: symlink loops,
     dangling links, FIFOs and devices are reported (pipe a stream to - instead).
     """
-    settings = CollectionSettings(
-        chunk_tokens=chunk_tokens,
-        chunk_overlap=overlap,
-        text_search_config=language,
-        vector_type=vector_type,
-    )
-    fields = JsonlFields(id=id_field, title=title_field, text=text_field)
     progress = IngestProgress()
     with _store(db_wait_seconds=db_wait) as store:
+        # Made here: a value they refuse becomes a one-line error, like the store's own.
+        settings = CollectionSettings(
+            chunk_tokens=chunk_tokens,
+            chunk_overlap=overlap,
+            text_search_config=language,
+            vector_type=vector_type,
+        )
+        fields = JsonlFields(id=id_field, title=title_field, text=text_field)
         try:
             report = store.ingest(
                 collection,

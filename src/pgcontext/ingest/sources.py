@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import orjson
 
+from pgcontext.arguments import check_text
 from pgcontext.errors import ConfigError, SourceError
 from pgcontext.ingest.parsing import decode_text, html_to_text, markdown_title, normalise_newlines
 from pgcontext.limits import text_problem
@@ -81,6 +82,13 @@ class JsonlFields:
     id: str | None = None  # auto: "_id", then "id", else "path:LINE"
     title: str | None = None  # auto: "title"
     text: str | None = None  # auto: the first present of "text", "content", "body"
+
+    def __post_init__(self) -> None:
+        for option, name in (("--id-field", self.id), ("--title-field", self.title)):
+            if name is not None:
+                check_text(name, option)
+        if self.text is not None:
+            check_text(self.text, "--text-field")
 
 
 _Item = SourceDocument | SourceProblem
