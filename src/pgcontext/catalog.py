@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import psycopg
@@ -19,12 +19,14 @@ from pgcontext.errors import (
     ConfigError,
     ModelMismatchError,
 )
+from pgcontext.limits import INT4_MAX, check_int
 
 Conn = psycopg.Connection[Any]
 
 # Used with fullmatch: with match, "$" would also match before a trailing newline.
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 VECTOR_TYPES = ("vector", "halfvec")  # the first is the default
+MIN_CHUNK_TOKENS = 8
 DEFAULT_TEXT_SEARCH_CONFIG = "english"
 DEFAULT_HNSW_M = 16
 DEFAULT_HNSW_EF_CONSTRUCTION = 64
@@ -49,9 +51,33 @@ class CollectionSettings:
     hnsw_m: int | None = None  # default: 16
     hnsw_ef_construction: int | None = None  # default: 64
 
+    def __post_init__(self) -> None:
+        """Refuse a value no collection could have, so a command does the same on every run
+        (a 0 used to mean the default on creation, then differ from the collection's own)."""
+        for name in ("chunk_tokens", "chunk_overlap", "hnsw_m", "hnsw_ef_construction"):
+            value = getattr(self, name)
+            low = MIN_CHUNK_TOKENS if name == "chunk_tokens" else 0
+            if value is not None:
+                check_int(_SETTING_NAMES[name], value, low, INT4_MAX)
+        chunk_tokens, overlap = self.chunk_tokens, self.chunk_overlap
+        if chunk_tokens is not None and overlap is not None:
+            _check_overlap(overlap, chunk_tokens)
+        language = self.text_search_config
+        if language is not None:
+            label = _SETTING_NAMES["text_search_config"]
+            if not isinstance(language, str) or not language.strip():
+                raise ConfigError(f"{label} must be a name such as 'english', not {language!r}")
+            check_text(language, label)
+        vector_type = self.vector_type
+        if vector_type is not None and vector_type not in VECTOR_TYPES:
+            raise ConfigError(
+                f"{_SETTING_NAMES['vector_type']} {vector_type!r} is not one of "
+                f"{', '.join(VECTOR_TYPES)}"
+            )
+
     def for_model(self, spec: ModelSpec) -> CollectionSettings:
         """Every setting resolved (defaults filled in) for a new collection of model `spec`."""
-        chunk_tokens = self.chunk_tokens or spec.max_tokens
+        chunk_tokens = spec.max_tokens if self.chunk_tokens is None else self.chunk_tokens
         return CollectionSettings(
             chunk_tokens=chunk_tokens,
             chunk_overlap=chunk_tokens // 8 if self.chunk_overlap is None else self.chunk_overlap,
@@ -143,10 +169,9 @@ def create_collection(
 ) -> CollectionInfo:
     """Create a collection and its HNSW index in one transaction; idempotent for equal settings."""
     validate_name(name)
+    settings = with_known_language(conn, settings)
     resolved = settings.for_model(spec)
     _check_settings(spec, resolved)
-    assert resolved.text_search_config is not None
-    _check_text_search_config(conn, resolved.text_search_config)
     with conn.transaction():
         # Two ingests creating one new collection: the second waits here, then finds it.
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('pgcontext.collection'), 0)")
@@ -197,16 +222,12 @@ def _check_settings(spec: ModelSpec, settings: CollectionSettings) -> None:
             f"model {spec.name} has {spec.dimensions} dimensions; an HNSW index on "
             f"{vector_type} holds at most {limit}: choose halfvec or another model"
         )
-    if not 8 <= chunk_tokens <= spec.max_tokens:
+    if not MIN_CHUNK_TOKENS <= chunk_tokens <= spec.max_tokens:
         raise ConfigError(
-            f"chunk size {chunk_tokens} tokens is outside 8..{spec.max_tokens}, "
+            f"chunk size {chunk_tokens} tokens is outside {MIN_CHUNK_TOKENS}..{spec.max_tokens}, "
             f"the most that model {spec.name} reads"
         )
-    if not 0 <= overlap < chunk_tokens // 2:
-        raise ConfigError(
-            f"chunk overlap {overlap} must be at least 0 and under half the "
-            f"chunk size ({chunk_tokens // 2})"
-        )
+    _check_overlap(overlap, chunk_tokens)
     m, ef = settings.hnsw_m, settings.hnsw_ef_construction
     assert m is not None and ef is not None
     if not (2 <= m <= 100 and 4 <= ef <= 1000 and ef >= 2 * m):  # the table's and pgvector's
@@ -216,15 +237,37 @@ def _check_settings(spec: ModelSpec, settings: CollectionSettings) -> None:
         )
 
 
-def _check_text_search_config(conn: Conn, config: str) -> None:
-    row = conn.execute("SELECT 1 FROM pg_ts_config WHERE cfgname = %s", (config,)).fetchone()
-    if row is None:
+def _check_overlap(overlap: int, chunk_tokens: int) -> None:
+    if not 0 <= overlap < chunk_tokens // 2:
+        raise ConfigError(
+            f"chunk overlap {overlap} must be at least 0 and under half the "
+            f"chunk size ({chunk_tokens // 2})"
+        )
+
+
+def with_known_language(conn: Conn, settings: CollectionSettings) -> CollectionSettings:
+    """`settings` with its text search language as the server names it ('English' and
+    'pg_catalog.english' are 'english'), so a collection compares equal to how it was made;
+    a language the server does not know is a ConfigError."""
+    given = settings.text_search_config
+    if given is None:
+        return settings
+    return replace(settings, text_search_config=_known_text_search_config(conn, given))
+
+
+def _known_text_search_config(conn: Conn, config: str) -> str:
+    try:
+        with conn.transaction():  # a savepoint: a refused name leaves the caller's work alone
+            row = conn.execute("SELECT %s::regconfig::text", (config,)).fetchone()
+    except (psycopg.errors.ProgrammingError, psycopg.errors.DataError):
         known = conn.execute("SELECT string_agg(cfgname, ', ' ORDER BY cfgname) FROM pg_ts_config")
         listing = known.fetchone()
         raise ConfigError(
-            f"text search language {config!r} is unknown to this server; "
+            f"text search language (--language) {config!r} is unknown to this server; "
             f"choose one of: {listing[0] if listing else '?'}"
-        )
+        ) from None
+    assert row is not None
+    return str(row[0])
 
 
 def _create_hnsw_index(conn: Conn, collection_id: int, dims: int, s: CollectionSettings) -> None:

@@ -239,16 +239,17 @@ def db_url() -> None:
 def db_stop() -> None:
     """Stop the embedded server (it otherwise keeps running between commands).
 
-    With PGCONTEXT_DATABASE_URL set, pgcontext does not use the embedded server and stops
-    nothing: exit code 1.
+    With PGCONTEXT_DATABASE_URL set to another server, pgcontext does not use the embedded
+    server and stops nothing: exit code 1 (set to the embedded server's own URL, it stops it).
     """
-    from pgcontext.db.embedded import stop_embedded
+    from pgcontext.db.embedded import serves_url, stop_embedded
 
     try:
         settings = Settings.from_env()
-        if settings.database_url is not None:
+        url = settings.database_url
+        if url is not None and not serves_url(settings.home, url):
             raise _error(
-                f"PGCONTEXT_DATABASE_URL is set ({redact_url(settings.database_url)}): "
+                f"PGCONTEXT_DATABASE_URL is set ({redact_url(url)}): "
                 "pgcontext does not run that server, so nothing was stopped; unset it to "
                 "stop the embedded server"
             )
@@ -352,15 +353,16 @@ def ingest(
     the exit code is 1 if any input failed. Only regular files are read: symlink loops,
     dangling links, FIFOs and devices are reported (pipe a stream to - instead).
     """
-    settings = CollectionSettings(
-        chunk_tokens=chunk_tokens,
-        chunk_overlap=overlap,
-        text_search_config=language,
-        vector_type=vector_type,
-    )
-    fields = JsonlFields(id=id_field, title=title_field, text=text_field)
     progress = IngestProgress()
     with _store(db_wait_seconds=db_wait) as store:
+        # Made here: a value they refuse becomes a one-line error, like the store's own.
+        settings = CollectionSettings(
+            chunk_tokens=chunk_tokens,
+            chunk_overlap=overlap,
+            text_search_config=language,
+            vector_type=vector_type,
+        )
+        fields = JsonlFields(id=id_field, title=title_field, text=text_field)
         try:
             report = store.ingest(
                 collection,

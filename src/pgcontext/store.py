@@ -138,6 +138,8 @@ class Store:
             return self._load_embedder(model)
 
     def _load_embedder(self, model: str | None) -> Embedder:
+        if model is not None:
+            check_text(model, "model")
         key = model or self.settings.model
         name, location = resolve(key, self.settings.model)
         for known in (key, name, location):
@@ -232,10 +234,11 @@ class Store:
         items = _as_items(sources, fields or JsonlFields(), max_bytes, self._tickets())
         with self._pool.connection() as conn:
             info = catalog.find_collection(conn, collection)
+            if info is not None and settings is not None:
+                # A setting that would be ignored is refused.
+                info.check_applies(catalog.with_known_language(conn, settings))
         if info is None:
             info = self.create_collection(collection, model=model, settings=settings)
-        elif settings is not None:
-            info.check_applies(settings)  # a setting that would be ignored is refused
         if model is not None:
             self.collection_embedder(info, model)  # a wrong model fails before any work
         report = IngestReport(collection)

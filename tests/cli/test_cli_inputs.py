@@ -108,6 +108,22 @@ def test_stdin_named_twice_is_a_usage_error(run: Any) -> None:
     assert "no collections yet" in run("status").output  # nothing was created
 
 
+def test_an_empty_path_is_a_usage_error_and_nothing_is_pruned(
+    run: Any, docs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("ingest", str(docs), "-c", "kb").exit_code == 0
+    monkeypatch.chdir(tmp_path)  # "" used to mean this folder
+    (tmp_path / "here.txt").write_text("Not meant to be ingested.", encoding="utf-8")
+    for given in ("", " "):
+        result = run("ingest", given, "-c", "kb", "--prune")
+        assert result.exit_code == 2, result.output
+        assert "an empty path was given" in result.output
+    kept = run("search", "zebra", "-c", "kb", "--mode", "keyword", "--json")
+    assert "zebra.txt" in kept.output, "the collection was pruned"
+    unread = run("search", "ingested", "-c", "kb", "--mode", "keyword", "--json")
+    assert "here.txt" not in unread.output, "the current folder was ingested"
+
+
 def test_arguments_that_are_not_utf8_are_one_clear_line(run: Any, docs: Path) -> None:
     assert run("ingest", str(docs), "-c", "kb").exit_code == 0
     bad = "zebra\udcff"  # what Python makes of the argument $'zebra\xff'
@@ -147,3 +163,22 @@ def test_collection_settings_that_would_be_ignored_are_refused(run: Any, docs: P
     same = run("ingest", str(docs), "-c", "kb", "--chunk-tokens", "64", "--json")
     assert same.exit_code == 0, same.output
     assert json.loads(same.output)["updated"] == 1  # the refused runs changed nothing
+
+
+def test_a_setting_is_refused_the_same_way_on_every_run(run: Any, docs: Path) -> None:
+    for option, value, refusal in (
+        ("--chunk-tokens", "0", "chunk size (--chunk-tokens) must be between 8"),
+        ("--overlap", "-1", "chunk overlap (--overlap) must be between 0"),
+        ("--language", "", "text search language (--language) must be a name"),
+        ("--language", "zebra\udcff", "(--language) 'zebra\\udcff' is not valid UTF-8"),
+        ("--language", "klingon", "(--language) 'klingon' is unknown to this server"),
+        ("--model", "zebra\udcff", "model 'zebra\\udcff' is not valid UTF-8"),
+        ("--id-field", "zebra\udcff", "--id-field 'zebra\\udcff' is not valid UTF-8"),
+        ("--text-field", "zebra\udcff", "--text-field 'zebra\\udcff' is not valid UTF-8"),
+    ):
+        for _ in range(2):
+            result = run("ingest", str(docs), "-c", "kb", option, value)
+            assert result.exit_code == 1, (option, result.output)
+            assert refusal in result.output
+            assert "Traceback" not in result.output
+    assert "no collections yet" in run("status").output

@@ -123,6 +123,39 @@ def test_db_stop_leaves_an_external_database_alone(
     assert (result.exit_code, stopped) == (0, [tmp_path / "home"])
 
 
+def test_db_stop_stops_the_embedded_server_named_by_its_own_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pgcontext.db import embedded
+
+    stopped: list[Path] = []
+    monkeypatch.setattr(embedded, "stop_embedded", lambda home: stopped.append(home) or True)
+    sockets = tmp_path / "run"
+    sockets.mkdir()
+    data = tmp_path / "home" / "pgdata"
+    data.mkdir(parents=True)
+    # What PostgreSQL writes: pid, data folder, start, port, socket folder, listen address.
+    lines = ["4242", str(data), "1700000000", "5433", str(sockets), "localhost", "1 2", "ready"]
+    (data / "postmaster.pid").write_text("\n".join(lines) + "\n")
+    other = [
+        f"postgresql://postgres@/pgcontext?host={sockets}&port=5432",  # another port
+        f"postgresql://postgres@/pgcontext?host={tmp_path}&port=5433",  # another socket
+        "postgresql://postgres@db.example:5433/pgcontext",  # another machine
+    ]
+    for url in other:
+        result = invoke(tmp_path, "db", "stop", PGCONTEXT_DATABASE_URL=url)
+        assert result.exit_code == 1 and "nothing was stopped" in result.output, url
+    assert stopped == []
+    for url in (
+        f"postgresql://postgres:@/pgcontext?host={sockets}&port=5433",  # `pgcontext db url`
+        f"host={sockets}/ port=5433 dbname=pgcontext",
+        "postgresql://postgres@localhost:5433/pgcontext",
+    ):
+        result = invoke(tmp_path, "db", "stop", PGCONTEXT_DATABASE_URL=url)
+        assert (result.exit_code, result.output) == (0, "stopped\n"), url
+    assert stopped == [tmp_path / "home"] * 3
+
+
 @pytest.mark.parametrize("url", ["mysql://bob:Pa@ss:w0rdZ@h/db", "Pa@ss:w0rdZ"])
 def test_a_database_setting_that_is_no_postgresql_url_says_so(tmp_path: Path, url: str) -> None:
     result = invoke(tmp_path, "status", PGCONTEXT_DATABASE_URL=url)

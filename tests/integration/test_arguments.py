@@ -17,6 +17,7 @@ from pgcontext import (
     Store,
 )
 from pgcontext.errors import CollectionExistsError
+from pgcontext.ingest.sources import JsonlFields
 
 NOT_UTF8 = "zebra\udcff"  # what Python makes of the argument $'zebra\xff' (surrogateescape)
 DOCS = [SourceDocument("z", "Zebra", "The zebra has black and white stripes.", {})]
@@ -93,6 +94,13 @@ def test_stdin_named_twice_is_refused_before_anything_is_created(store: Store) -
     assert store.collections() == []
 
 
+def test_an_empty_path_is_refused_before_anything_is_created(store: Store) -> None:
+    for given in ("", "   "):
+        with pytest.raises(ConfigError, match="an empty path was given"):
+            store.ingest("zoo", [given], prune=True)
+    assert store.collections() == []
+
+
 @pytest.mark.parametrize(
     ("given", "refusal"),
     [
@@ -136,6 +144,58 @@ def test_settings_equal_to_the_collections_or_left_out_apply(store: Store) -> No
 def test_hnsw_settings_out_of_range_are_refused(store: Store) -> None:
     with pytest.raises(ConfigError, match="HNSW m 200 and ef_construction 64"):
         store.create_collection("zoo", settings=CollectionSettings(hnsw_m=200))
+    assert store.collections() == []
+
+
+@pytest.mark.parametrize(
+    ("given", "refusal"),
+    [
+        ({"chunk_tokens": 0}, r"chunk size \(--chunk-tokens\) must be between 8 and \d+, not 0"),
+        ({"chunk_tokens": 40.5}, r"chunk size \(--chunk-tokens\) must be an integer, not 40.5"),
+        ({"chunk_tokens": "40"}, r"chunk size \(--chunk-tokens\) must be an integer, not '40'"),
+        ({"chunk_tokens": True}, r"chunk size \(--chunk-tokens\) must be an integer, not True"),
+        ({"chunk_overlap": -1}, r"chunk overlap \(--overlap\) must be between 0"),
+        ({"chunk_tokens": 16, "chunk_overlap": 8}, "chunk overlap 8 must be at least 0 and under"),
+        ({"hnsw_m": 16.0}, "HNSW m must be an integer, not 16.0"),
+        ({"text_search_config": ""}, r"text search language \(--language\) must be a name"),
+        ({"text_search_config": " "}, r"text search language \(--language\) must be a name"),
+        ({"text_search_config": 5}, r"text search language \(--language\) must be a name"),
+        (
+            {"text_search_config": NOT_UTF8},
+            r"text search language \(--language\) 'zebra\\udcff' is not valid UTF-8",
+        ),
+        ({"vector_type": "bit"}, r"vector type \(--vector-type\) 'bit' is not one of"),
+    ],
+)
+def test_a_setting_no_collection_could_have_is_refused_naming_it(
+    given: dict[str, Any], refusal: str
+) -> None:
+    with pytest.raises(ConfigError, match=refusal):
+        CollectionSettings(**given)
+
+
+def test_the_same_settings_do_the_same_on_every_run(store: Store, db_url: str) -> None:
+    unknown = CollectionSettings(text_search_config="klingon")
+    for _ in range(2):
+        with pytest.raises(ConfigError, match=r"\(--language\) 'klingon' is unknown"):
+            store.ingest("zoo", DOCS, settings=unknown)
+    assert store.collections() == [] and _queued_jobs(db_url) == 0
+    for spelling in ("SIMPLE", "pg_catalog.simple", "simple"):
+        settings = CollectionSettings(chunk_tokens=24, text_search_config=spelling)
+        store.ingest("zoo", DOCS, settings=settings)  # the first creates, the others match
+        assert store.create_collection("zoo", settings=settings).text_search_config == "simple"
+    bad = CollectionSettings(text_search_config="simple'; DROP TABLE pgcontext.chunk; --")
+    with pytest.raises(ConfigError, match="is unknown to this server"):
+        store.ingest("zoo", DOCS, settings=bad)
+    assert store.search("zoo", "zebra", k=1, mode="keyword")
+
+
+def test_model_and_field_names_that_are_not_utf8_are_refused(store: Store) -> None:
+    with pytest.raises(ConfigError, match=r"model 'zebra\\udcff' is not valid UTF-8"):
+        store.ingest("zoo", DOCS, model=NOT_UTF8)
+    for field in ("id", "title", "text"):
+        with pytest.raises(ConfigError, match=rf"--{field}-field 'zebra\\udcff' is not valid"):
+            JsonlFields(**{field: NOT_UTF8})
     assert store.collections() == []
 
 

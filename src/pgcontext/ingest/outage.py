@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 import psycopg
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 MAX_RETRY_WAIT_SECONDS = 10.0
 _MIN_CONNECT_WAIT_SECONDS = 0.1
+_STOP_CHECK_SECONDS = 0.25  # how soon a stopping run notices, while waiting for a connection
 
 
 class Outage:
@@ -36,8 +37,11 @@ class Outage:
         limit_seconds: float | None,
         first_wait: float,
         clock: Callable[[], float] = time.monotonic,
+        stop: threading.Event | None = None,
     ) -> None:
         self.limit_seconds = limit_seconds
+        # Set when the run is ending (Ctrl-C, stop()): a wait for a connection ends with it.
+        self._stop = stop
         self._first_wait = max(first_wait, 0.05)
         self._clock = clock
         self._lock = threading.Lock()
@@ -93,8 +97,35 @@ class Outage:
         return max(min(default, self.limit_seconds - spent), _MIN_CONNECT_WAIT_SECONDS)
 
     def connection(self, pool: ConnectionPool) -> AbstractContextManager[Conn]:
-        """A pooled connection, waited for no longer than the limit allows."""
-        return pool.connection(timeout=self.connect_timeout(pool.timeout))
+        """A pooled connection, waited for no longer than the limit allows (nor past stop)."""
+        timeout = self.connect_timeout(pool.timeout)
+        if self._stop is None:
+            return pool.connection(timeout=timeout)
+        return self._stoppable_connection(pool, self._stop, timeout)
+
+    @contextmanager
+    def _stoppable_connection(
+        self, pool: ConnectionPool, stop: threading.Event, timeout: float
+    ) -> Iterator[Conn]:
+        # The pool's own wait cannot be cut short: wait in slices, looking at `stop` between.
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                conn = pool.getconn(timeout=max(min(left, _STOP_CHECK_SECONDS), 0.01))
+                break
+            except PoolTimeout:
+                if stop.is_set():
+                    raise PoolTimeout("the run is stopping: no wait for a connection") from None
+                if time.monotonic() >= deadline:
+                    raise PoolTimeout(
+                        f"couldn't get a connection after {timeout:.2f} sec"
+                    ) from None
+        try:
+            with conn:  # as pool.connection(): commit, or roll back on an exception
+                yield conn
+        finally:
+            pool.putconn(conn)
 
     def run(self, pool: ConnectionPool, step: Callable[[Conn], T]) -> T:
         """`step` on a pooled connection; while the database is away, again on a fresh one

@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import orjson
 
+from pgcontext.arguments import check_text
 from pgcontext.errors import ConfigError, SourceError
 from pgcontext.ingest.parsing import decode_text, html_to_text, markdown_title, normalise_newlines
 from pgcontext.limits import text_problem
@@ -85,6 +86,13 @@ class JsonlFields:
     title: str | None = None  # auto: "title"
     text: str | None = None  # auto: the first present of "text", "content", "body"
 
+    def __post_init__(self) -> None:
+        for option, name in (("--id-field", self.id), ("--title-field", self.title)):
+            if name is not None:
+                check_text(name, option)
+        if self.text is not None:
+            check_text(self.text, "--text-field")
+
 
 _Item = SourceDocument | SourceProblem
 
@@ -114,6 +122,11 @@ def iter_documents(
 
 def check_paths(paths: Iterable[str | Path]) -> None:
     """Refuse a list of inputs that cannot be read as given: stdin named more than once."""
+    paths = list(paths)
+    if any(not str(given).strip() for given in paths):
+        raise ConfigError(
+            "an empty path was given; name a file or folder (use . for the current directory)"
+        )
     times = sum(1 for given in paths if str(given) == "-")
     if times > 1:
         raise ConfigError(
@@ -147,7 +160,12 @@ class _Reader:
             if str(given) == "-":
                 yield from self.read_stdin()
             else:
-                yield from self.read_path(Path(given).expanduser())
+                try:
+                    path = Path(given).expanduser()
+                except RuntimeError:  # ~name of a user this system does not know
+                    yield SourceProblem(str(given), "no such user for ~ in this path")
+                    continue
+                yield from self.read_path(path)
 
     def read_stdin(self) -> Iterator[_Item]:
         if sys.stdin is None:  # Python's stdin when file descriptor 0 is closed
@@ -241,10 +259,23 @@ class _Reader:
             yield SourceProblem(source, _os_reason(exc))
 
     def _decoded_lines(self, file: IO[bytes], source: str) -> Iterator[tuple[int, str] | _Item]:
-        for number, raw in enumerate(file, start=1):  # binary mode: lines end at b"\n" only
+        number = 0
+        while True:
+            # Bounded: a line over the limit is never held whole (a sparse 20 GB file).
+            raw = file.readline(self.max_bytes + 1)  # binary mode: lines end at b"\n" only
+            if not raw:
+                return
+            number += 1
             where = f"{source}:{number}"
             if len(raw) > self.max_bytes:
-                yield SourceProblem(where, f"line {number}: {_too_big(len(raw), self.max_bytes)}")
+                if number == 1 and b"\x00" in raw:  # binary or UTF-16: a problem for the file
+                    try:
+                        decode_text(raw, source)
+                    except SourceError as exc:
+                        yield SourceProblem(source, exc.reason)
+                        return
+                length = len(raw) if raw.endswith(b"\n") else len(raw) + _skip_line(file)
+                yield SourceProblem(where, f"line {number}: {_too_big(length, self.max_bytes)}")
                 continue
             try:
                 yield number, decode_text(raw.removesuffix(b"\n"), where)
@@ -332,20 +363,25 @@ def _walk(folder: Path) -> Iterator[Path | SourceProblem]:
     """Supported files under `folder`, sorted by name, hidden entries skipped.
 
     Symlinked folders are not followed (a link to a parent would loop forever); a
-    symlinked file is read when its link resolves to a regular file.
+    symlinked file is read when its link resolves to a regular file. The walk keeps its
+    own stack, so a folder nested thousands of levels deep is no recursion error.
     """
-    try:
-        with os.scandir(folder) as scan:
-            entries = sorted(scan, key=lambda entry: entry.name)
-    except OSError as exc:
-        yield SourceProblem(folder.as_posix(), _os_reason(exc))
-        return
-    for entry in entries:
+    stack: list[Iterator[os.DirEntry[str]]] = []
+    problem = _push_folder(stack, folder)
+    if problem is not None:
+        yield problem
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            continue
         if entry.name.startswith("."):
             continue
         path = Path(entry.path)
         if entry.is_dir(follow_symlinks=False):
-            yield from _walk(path)
+            problem = _push_folder(stack, path)
+            if problem is not None:
+                yield problem
             continue
         if path.suffix.lower() not in FOLDER_SUFFIXES:
             continue
@@ -354,6 +390,17 @@ def _walk(folder: Path) -> Iterator[Path | SourceProblem]:
             yield found
         elif not stat.S_ISDIR(found[1]):  # a symlinked folder: not followed
             yield path
+
+
+def _push_folder(stack: list[Iterator[os.DirEntry[str]]], folder: Path) -> SourceProblem | None:
+    """Put `folder`'s entries, sorted by name, on top of the walk's stack."""
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError as exc:
+        return SourceProblem(folder.as_posix(), _os_reason(exc))
+    stack.append(iter(entries))
+    return None
 
 
 def _follow(path: Path) -> tuple[Path, int] | SourceProblem:
@@ -448,6 +495,16 @@ def _read_bytes(path: Path, max_bytes: int) -> bytes | SourceProblem:
     if len(data) > max_bytes:  # the file grew since its size was read
         return SourceProblem(source, _too_big(len(data), max_bytes, "at least "))
     return data
+
+
+def _skip_line(file: IO[bytes], chunk: int = 1 << 20) -> int:
+    """Read past the rest of the current line, a chunk at a time; the bytes skipped."""
+    skipped = 0
+    while True:
+        part = file.readline(chunk)
+        skipped += len(part)
+        if not part or part.endswith(b"\n"):
+            return skipped
 
 
 def _too_big(size: int, max_bytes: int, qualifier: str = "") -> str:

@@ -89,7 +89,9 @@ class Worker:
         self._writes: thread_queue.Queue[_Prepared | None] = thread_queue.Queue(maxsize=1)
         self._collections: dict[int, tuple[CollectionInfo, BatchProcessor, int]] = {}
         self._started = time.perf_counter()
-        self._outage = Outage(self.options.max_outage_seconds, self.options.poll_seconds)
+        self._outage = Outage(
+            self.options.max_outage_seconds, self.options.poll_seconds, stop=self._stop
+        )
 
     def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         """A pooled connection, waited for no longer than the outage limit allows."""
@@ -111,6 +113,10 @@ class Worker:
         beat_thread.start()
         try:
             self._claim_loop()
+        except BaseException:
+            # Ctrl-C or the outage bound: the writer and the release wait for no database.
+            self._stop.set()
+            raise
         finally:
             self._writes.put(None)
             writer_thread.join()
