@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -471,24 +471,32 @@ def _spawn_workers(
         subprocess.Popen(args)
 
 
-@contextmanager
-def _stop_on_signals(stop: Callable[[], None]) -> Iterator[None]:
-    """First SIGINT/SIGTERM: `stop()` (finish the job in hand); a second one aborts."""
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def handle(signum: int, frame: object) -> None:
+
+@contextmanager
+def _on_signals(handler: Callable[[int, Any], None]) -> Iterator[None]:
+    """`handler` for SIGINT and SIGTERM while the block runs; the previous ones after."""
+    previous = {sig: signal.getsignal(sig) for sig in _STOP_SIGNALS}
+    for sig in _STOP_SIGNALS:
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, restored in previous.items():
+            signal.signal(sig, restored)
+
+
+def _stop_on_signals(stop: Callable[[], None]) -> AbstractContextManager[None]:
+    """First SIGINT/SIGTERM: `stop()` (finish the job in hand); a second one aborts."""
+
+    def handle(signum: int, frame: Any) -> None:
         click.echo(f"signal {signum}: finishing the job in hand (again to abort)", err=True)
         stop()
         signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
-    for sig in previous:
-        signal.signal(sig, handle)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return _on_signals(handle)
 
 
 @main.command()
@@ -522,24 +530,16 @@ def export(collection: str, out: Path | None) -> None:
     click.echo(f"exported {count} chunks of {collection}", err=True)
 
 
-@contextmanager
-def _interrupt_on_signals() -> Iterator[None]:
+def _interrupt_on_signals() -> AbstractContextManager[None]:
     """SIGTERM raises KeyboardInterrupt like SIGINT, so the export removes its temporary
     file; signals after the first are ignored until that clean-up is done."""
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def interrupt(signum: int, frame: Any) -> None:
-        for sig in previous:
+        for sig in _STOP_SIGNALS:
             signal.signal(sig, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    for sig in previous:
-        signal.signal(sig, interrupt)
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    return _on_signals(interrupt)
 
 
 @main.command()
