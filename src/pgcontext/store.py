@@ -13,6 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from pgcontext import catalog
@@ -291,7 +292,7 @@ class Store:
             _collect_run(conn, run_id, report)
             if prune:
                 self._prune(conn, info, enqueued.seen, report)
-            writer.forget_tombstones(conn)
+        _forget_tombstones(self._pool)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -844,3 +845,13 @@ def _as_items(
 
 
 __all__ = ["Store"]
+
+
+def _forget_tombstones(pool: ConnectionPool) -> None:
+    """Housekeeping after a run, in a transaction of its own: a failure (a deadlock with a
+    writer re-adding a deleted source) costs nothing but a later try."""
+    try:
+        with pool.connection() as conn:
+            writer.forget_tombstones(conn)
+    except psycopg.Error as exc:
+        log.warning("tombstones kept for a later run: %s", exc)

@@ -235,6 +235,14 @@ def test_a_failed_export_leaves_no_file_and_names_the_chunk(
         (SourceDocument(5, None, "text", {}), "source must be a string, not int 5"),  # type: ignore[arg-type]
         (SourceDocument("m", None, "text", [1]), "metadata must be a dict, not list [1]"),  # type: ignore[arg-type]
         ("not a document", "not a SourceDocument: str 'not a document'"),
+        (
+            SourceDocument("s", None, "text", {}, chunks="ab"),  # type: ignore[arg-type]
+            "chunks must be a tuple of PrecomputedChunk, not str 'ab'",
+        ),
+        (
+            SourceDocument("e", None, "text", {}, chunks=("x",)),  # type: ignore[arg-type]
+            "chunks must be a tuple of PrecomputedChunk, not of str 'x'",
+        ),
     ],
 )
 def test_a_document_of_the_wrong_types_is_that_documents_problem(

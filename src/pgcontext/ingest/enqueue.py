@@ -76,7 +76,8 @@ def enqueue_items(
     done = Enqueued()
     limits = (job_documents, job_characters)
     try:
-        for unit in _units(group_chunks(items), report, done.seen, limits, importer):
+        typed = _well_typed(items, report)
+        for unit in _units(group_chunks(typed), report, done.seen, limits, importer):
             step = partial(_queue_unit, collection_id, unit, run_id, max_attempts)
             _tally(done, report, outage.run(pool, step))
         importer.flush()
@@ -167,6 +168,20 @@ def _changed(
     return changed, unchanged
 
 
+def _well_typed(
+    items: Iterable[SourceDocument | SourceProblem], report: IngestReport
+) -> Iterator[SourceDocument | SourceProblem]:
+    """The items whose fields have the right types; each other one is its own problem
+    (before chunks are grouped, which reads their fields)."""
+    for item in items:
+        wrong = check_types(item)
+        if wrong is None:
+            yield item
+        else:
+            log.warning("skipped %s: %s", wrong.source, wrong.reason)
+            report.problems.append(wrong)
+
+
 def _units(
     items: Iterable[SourceDocument | SourceProblem],
     report: IngestReport,
@@ -178,11 +193,6 @@ def _units(
     unit: list[SourceDocument] = []
     characters = 0
     for item in items:
-        wrong = check_types(item)
-        if wrong is not None:
-            log.warning("skipped %s: %s", wrong.source, wrong.reason)
-            report.problems.append(wrong)
-            continue
         seen.add(item.source)
         if isinstance(item, SourceDocument) and item.chunks:
             importer.add(item)

@@ -8,6 +8,7 @@ queue update), so a crash leaves either all of a batch or none of it.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,7 +21,7 @@ from pgcontext.embed.base import Embedder
 from pgcontext.errors import ChangedWhilePreparedError, PgContextError
 from pgcontext.ingest import writer
 from pgcontext.ingest.chunking import Chunk, chunk_text
-from pgcontext.ingest.sources import SourceDocument, SourceProblem
+from pgcontext.ingest.sources import PrecomputedChunk, SourceDocument, SourceProblem
 from pgcontext.ingest.values import check_json_value, check_text
 
 log = logging.getLogger(__name__)
@@ -163,6 +164,9 @@ class BatchProcessor:
 
     collection: CollectionInfo
     embedder: Embedder
+    # The worker's main thread prepares jobs while its writer thread may prepare a changed
+    # document again: fast tokenizers must not be used by two threads at once.
+    _model_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         require_model(self.collection, self.embedder.spec)
@@ -208,9 +212,11 @@ class BatchProcessor:
             else:
                 todo.append((doc, digest))
         replaced = [stored[doc.source].id for doc, _ in todo if doc.source in stored]
-        chunked = self._chunk(todo, outcome)
+        with self._model_lock:
+            chunked = self._chunk(todo, outcome)
         reusable = writer.reusable_embeddings(conn, replaced) if chunked else {}
-        prepared, outcome.chunks_embedded = self._embed(chunked, reusable, versions, outcome)
+        with self._model_lock:
+            prepared, outcome.chunks_embedded = self._embed(chunked, reusable, versions, outcome)
         return PreparedBatch(prepared + unchanged, outcome)
 
     def write(
@@ -378,6 +384,11 @@ def check_types(item: object) -> SourceProblem | None:
     ]:
         if not isinstance(value, allowed):
             return SourceProblem(source, f"{name} must be {wanted}, not {_typed(value)}")
+    for chunk in item.chunks:
+        if not isinstance(chunk, PrecomputedChunk):
+            return SourceProblem(
+                source, f"chunks must be a tuple of PrecomputedChunk, not of {_typed(chunk)}"
+            )
     return None
 
 

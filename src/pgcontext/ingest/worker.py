@@ -89,8 +89,11 @@ class Worker:
         self._writes: thread_queue.Queue[_Prepared | None] = thread_queue.Queue(maxsize=1)
         self._collections: dict[int, tuple[CollectionInfo, BatchProcessor, int]] = {}
         self._started = time.perf_counter()
+        # Set only when the run is cut short (Ctrl-C, the outage bound): then no thread waits
+        # for a connection. A graceful stop() still lets the job in hand get its connections.
+        self._abort = threading.Event()
         self._outage = Outage(
-            self.options.max_outage_seconds, self.options.poll_seconds, stop=self._stop
+            self.options.max_outage_seconds, self.options.poll_seconds, stop=self._abort
         )
 
     def _connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
@@ -115,6 +118,7 @@ class Worker:
             self._claim_loop()
         except BaseException:
             # Ctrl-C or the outage bound: the writer and the release wait for no database.
+            self._abort.set()
             self._stop.set()
             raise
         finally:
