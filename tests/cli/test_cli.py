@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from pgcontext.cli import main
 
@@ -22,16 +22,6 @@ DOCS = {
     "garden.html": "<html><head><title>Garden</title></head><body><h1>Tomatoes</h1>"
     "<p>Tomatoes need sun, water and warm soil to grow.</p></body></html>",
 }
-
-
-@pytest.fixture
-def run(db_url: str, tmp_path: Path) -> Any:
-    env = {"PGCONTEXT_DATABASE_URL": db_url, "PGCONTEXT_HOME": str(tmp_path / "home")}
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(main, list(args), env=env, input=input, catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture

@@ -2,24 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-
-from pgcontext.cli import main
-
-
-@pytest.fixture
-def run(db_url: str, tmp_path: Path) -> Any:
-    env = {"PGCONTEXT_DATABASE_URL": db_url, "PGCONTEXT_HOME": str(tmp_path / "home")}
-
-    def invoke(*args: str) -> Result:
-        return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
-
-    return invoke
-
 
 DEEP = '{"$not": ' * 10_000 + '{"a": 1}' + "}" * 10_000
 HUGE_NUMBER = '{"a": ' + "9" * 5000 + "}"

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -74,33 +77,40 @@ def server(tmp_path: Path) -> Iterator[Server]:
             server.pg.cleanup()
 
 
-def test_ingest_gives_up_keeping_its_work_when_the_database_stays_away(
-    server: Server, tmp_path: Path
-) -> None:
-    import os
-    import subprocess
-    import sys
-
+def start_ingest(
+    server: Server, tmp_path: Path, documents: int, db_wait: str, **env: str
+) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+    """`pgcontext ingest` of `documents` files in jobs of 3, in a process of its own running
+    this checkout's code with a slow fake model (so that the database can go away mid-run),
+    and the environment it runs with."""
     folder = tmp_path / "docs"
     folder.mkdir()
-    for i in range(30):
+    for i in range(documents):
         (folder / f"doc-{i:02d}.txt").write_text(" ".join(f"w{i}x{j}." for j in range(90)))
-    env = {
+    environment = {
         **os.environ,
         "PGCONTEXT_DATABASE_URL": server.url,
         "PGCONTEXT_MODEL": PLUGIN,
-        "PGCONTEXT_DB_WAIT_SECONDS": "600",  # --db-wait has the last word
         "FAKE_EMBED_DELAY": "0.3",
-        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",  # this checkout's pgcontext
+        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+        **env,
     }
-    args = ["ingest", str(folder), "-c", "c", "--job-size", "3", "--db-wait", "2"]
-    ingest = subprocess.Popen(
+    args = ["ingest", str(folder), "-c", "c", "--job-size", "3", "--db-wait", db_wait]
+    process = subprocess.Popen(
         [sys.executable, "-m", "pgcontext.cli", *args],
-        env=env,
+        env=environment,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+    return process, environment
+
+
+def test_ingest_gives_up_keeping_its_work_when_the_database_stays_away(
+    server: Server, tmp_path: Path
+) -> None:
+    # PGCONTEXT_DB_WAIT_SECONDS is long: --db-wait has the last word.
+    ingest, env = start_ingest(server, tmp_path, 30, "2", PGCONTEXT_DB_WAIT_SECONDS="600")
     wait_for(lambda: counts(server.url).get("done", 0) >= 2)
     server.stop()
     stopped = time.monotonic()
@@ -138,30 +148,9 @@ def test_ingest_gives_up_keeping_its_work_when_the_database_stays_away(
 def test_ctrl_c_ends_an_ingest_waiting_for_the_database_at_once(
     server: Server, tmp_path: Path
 ) -> None:
-    import os
     import signal
-    import subprocess
-    import sys
 
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for i in range(60):
-        (folder / f"doc-{i:02d}.txt").write_text(" ".join(f"w{i}x{j}." for j in range(90)))
-    env = {
-        **os.environ,
-        "PGCONTEXT_DATABASE_URL": server.url,
-        "PGCONTEXT_MODEL": PLUGIN,
-        "FAKE_EMBED_DELAY": "0.3",
-        "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
-    }
-    args = ["ingest", str(folder), "-c", "c", "--job-size", "3", "--db-wait", "120"]
-    ingest = subprocess.Popen(
-        [sys.executable, "-m", "pgcontext.cli", *args],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    ingest, _ = start_ingest(server, tmp_path, 60, "120")
     try:
         wait_for(lambda: counts(server.url).get("done", 0) >= 2)
         server.stop()
