@@ -4,7 +4,15 @@ from __future__ import annotations
 
 
 class PgContextError(Exception):
-    """Base class of every error pgcontext raises on purpose."""
+    """Base class of every error pgcontext raises on purpose.
+
+    `parameter` names the API parameter at fault (`filter`, `k`, `prune`...) when one is:
+    messages speak of the API's parameters, and the CLI maps them to its flags.
+    """
+
+    def __init__(self, *args: object, parameter: str | None = None) -> None:
+        super().__init__(*args)
+        self.parameter = parameter
 
 
 class ConfigError(PgContextError):
