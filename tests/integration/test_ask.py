@@ -14,7 +14,7 @@ from pgcontext import AsyncStore, CollectionNotFoundError, ConfigError, LlmError
 from pgcontext.config import LlmSettings, Settings
 from pgcontext.ingest.sources import SourceDocument
 from pgcontext.llm.client import ChatClient, completions_url
-from pgcontext.llm.tokenizer import ContentCounter
+from pgcontext.tokens import ContentCounter
 from tests.support.openai_server import Behaviour, openai_server
 
 MESSAGES = [{"role": "user", "content": "What is MVCC?"}]
@@ -34,6 +34,11 @@ def client(url: str, key: str | None = None) -> ChatClient:
     return ChatClient(LlmSettings(url=url, model="test-model", api_key=key))
 
 
+def answer(chat: ChatClient, max_tokens: int) -> str:
+    """The whole answer to MESSAGES, read through the public `stream`."""
+    return "".join(chat.stream(MESSAGES, max_tokens))
+
+
 def test_the_endpoint_url_may_be_the_root_v1_or_the_full_path() -> None:
     for url in ("http://h:1", "http://h:1/", "http://h:1/v1", "http://h:1/v1/chat/completions"):
         assert completions_url(url) == "http://h:1/v1/chat/completions"
@@ -50,7 +55,7 @@ def test_a_redirect_is_refused_so_the_key_never_follows_it(
     url, behaviour = server
     behaviour.mode = "redirect"
     with pytest.raises(LlmError, match=r"HTTP 307: redirected to http://127\.0\.0\.1:9/steal"):
-        client(url, key="sk-test").complete(MESSAGES, 10)
+        answer(client(url, key="sk-test"), 10)
     assert len(behaviour.requests) == 1
 
 
@@ -65,7 +70,7 @@ def test_streaming_and_plain_json_replies(server: tuple[str, Behaviour]) -> None
     assert request["body"]["messages"] == MESSAGES
     assert (request["body"]["stream"], request["body"]["max_tokens"]) == (True, 50)
     behaviour.mode = "json_only"  # a server that does not stream
-    assert client(url).complete(MESSAGES, 50) == "".join(behaviour.pieces)
+    assert answer(client(url), 50) == "".join(behaviour.pieces)
     assert behaviour.requests[-1]["authorization"] is None  # no key, no header
 
 
@@ -81,7 +86,7 @@ def test_endpoint_errors_are_clear(server: tuple[str, Behaviour], mode: str, mes
     url, behaviour = server
     behaviour.mode = mode
     with pytest.raises(LlmError, match=message) as raised:
-        client(url).complete(MESSAGES, 10)
+        answer(client(url), 10)
     assert "test-model at http://127.0.0.1" in str(raised.value)
 
 
@@ -90,7 +95,7 @@ def test_an_unreachable_endpoint_is_named() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with pytest.raises(LlmError, match=f"cannot reach test-model at http://127.0.0.1:{port}"):
-        client(f"http://127.0.0.1:{port}").complete(MESSAGES, 10)
+        answer(client(f"http://127.0.0.1:{port}"), 10)
 
 
 def test_endpoint_settings_from_the_environment(tmp_path: Path) -> None:

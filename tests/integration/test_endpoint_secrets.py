@@ -24,7 +24,7 @@ def test_an_echoed_key_is_hidden_in_the_error(mode: str) -> None:
         behaviour.mode = mode
         client = ChatClient(LlmSettings(url=url, model="m", api_key=KEY))
         with pytest.raises(LlmError) as raised:
-            client.complete(MESSAGES, 10)
+            "".join(client.stream(MESSAGES, 10))
     assert behaviour.requests[-1]["authorization"] == f"Bearer {KEY}"  # it was echoed
     assert "Bearer ***" in str(raised.value)
     assert KEY not in str(raised.value)
@@ -38,7 +38,7 @@ def test_a_key_cut_or_lowercased_by_the_error_text_is_hidden(mode: str) -> None:
         behaviour.mode = mode
         client = ChatClient(LlmSettings(url=url, model="m", api_key=KEY))
         with pytest.raises(LlmError) as raised:
-            client.complete(MESSAGES, 10)
+            "".join(client.stream(MESSAGES, 10))
     shown = str(raised.value).lower()
     assert "bearer ***" in shown
     for size in range(6, len(KEY) + 1):  # no start of the key, in any case

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from pgcontext.ingest.chunking import Chunk, TokenCounter, chunk_text
+from pgcontext.ingest.chunking import Chunk, chunk_text
+from pgcontext.tokens import TokenSpans
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 
@@ -49,7 +50,7 @@ class ShortTextInflatingCounter:
         return [half for pair in halves for half in pair]
 
 
-def check_chunks(text: str, chunks: list[Chunk], counter: TokenCounter, max_tokens: int) -> None:
+def check_chunks(text: str, chunks: list[Chunk], counter: TokenSpans, max_tokens: int) -> None:
     """The invariants every chunking must keep."""
     assert [chunk.position for chunk in chunks] == list(range(len(chunks)))
     covered = [False] * len(text)
@@ -234,7 +235,7 @@ class TestTokenBound:
     @pytest.mark.parametrize("counter_type", [WordCounter, LeadingSpaceCounter])
     @pytest.mark.parametrize(("max_tokens", "overlap_tokens"), [(8, 0), (8, 3), (40, 0), (64, 20)])
     def test_invariants_on_generated_markdown(
-        self, counter_type: Callable[[], TokenCounter], max_tokens: int, overlap_tokens: int
+        self, counter_type: Callable[[], TokenSpans], max_tokens: int, overlap_tokens: int
     ) -> None:
         for seed in range(3):
             text = markdown_document(seed)

@@ -8,7 +8,7 @@ import pytest
 
 from pgcontext.context.assemble import assemble_context
 from pgcontext.context.neutralise import TURN_MARKERS, Neutraliser
-from pgcontext.llm.tokenizer import ContentCounter
+from pgcontext.tokens import ContentCounter
 from tests.unit.test_context import block, count_words, hit, rendered
 
 

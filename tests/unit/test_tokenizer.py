@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pgcontext.errors import ModelLoadError
+from pgcontext.ingest import chunking
 from pgcontext.llm import local
 from pgcontext.llm.tokenizer import (
     ChatTokenizer,
@@ -65,3 +66,14 @@ def test_a_tokenizers_special_and_added_tokens_are_named_for_neutralising() -> N
         "<file_sep>",
     }
     assert ContentCounter("words", len).special_tokens == frozenset()
+
+
+def test_one_chat_token_counter_under_every_name_it_is_imported_by() -> None:
+    import pgcontext
+    from pgcontext import tokens
+    from pgcontext.llm import tokenizer
+
+    # pgcontext.TokenCounter is the budget counter; chunking's counter is TokenSpans.
+    assert pgcontext.TokenCounter is tokens.ChatTokenCounter is tokenizer.TokenCounter
+    assert tokenizer.ContentCounter is tokens.ContentCounter
+    assert not hasattr(chunking, "TokenCounter")

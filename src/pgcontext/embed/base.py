@@ -8,6 +8,8 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from pgcontext.tokens import TokenSpans
+
 Vectors = npt.NDArray[np.float32]
 
 
@@ -35,8 +37,9 @@ class ModelSpec:
         return f"{self.name} (revision {self.revision}, {self.dimensions} dimensions)"
 
 
-class Embedder(Protocol):
-    """What ingestion and search need from an embedding model."""
+class Embedder(TokenSpans, Protocol):
+    """What ingestion and search need from an embedding model; its `token_spans` are
+    what chunking cuts by."""
 
     @property
     def spec(self) -> ModelSpec: ...
@@ -49,8 +52,6 @@ class Embedder(Protocol):
         """A single row for a search query (some models prefix queries differently)."""
         ...
 
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        """Character spans of the model's own tokens, special tokens excluded."""
+    def count_tokens(self, text: str) -> int:
+        """How many of the model's tokens `text` holds, special tokens excluded."""
         ...
-
-    def count_tokens(self, text: str) -> int: ...

@@ -12,9 +12,10 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Protocol
 
-__all__ = ["MIN_MAX_TOKENS", "Chunk", "TokenCounter", "chunk_text"]
+from pgcontext.tokens import TokenSpans
+
+__all__ = ["MIN_MAX_TOKENS", "Chunk", "chunk_text"]
 
 MIN_MAX_TOKENS = 8
 _SEGMENT_CHARS = 32_768  # size of the pieces the whole text is tokenised in
@@ -27,14 +28,6 @@ _FENCE = re.compile(r"^[ \t]*(?:```|~~~)", re.M)
 _CLOSING = "\"')]\u201d\u2019"  # straight and typographic quotes, brackets
 _OPENING = "\"'([\u201c\u2018"
 _SENTENCE_GAP = re.compile(rf"[.!?][{re.escape(_CLOSING)}]*(\s+)|([ \t]*\n\s*)")
-
-
-class TokenCounter(Protocol):
-    """The tokenizer of the embedding model, as far as chunking needs it."""
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        """Character (start, end) of every token of `text`, special tokens excluded."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -75,9 +68,10 @@ class _TokenIndex:
 
 
 def chunk_text(
-    text: str, counter: TokenCounter, *, max_tokens: int, overlap_tokens: int = 0
+    text: str, counter: TokenSpans, *, max_tokens: int, overlap_tokens: int = 0
 ) -> list[Chunk]:
-    """Split `text` into chunks of at most `max_tokens` tokens as counted by `counter`.
+    """Split `text` into chunks of at most `max_tokens` tokens of the embedding model
+    (`counter`, usually the `Embedder` itself, gives their spans).
 
     Each chunk after the first repeats whole trailing units (sentences or blocks) of the
     previous one, up to `overlap_tokens` tokens, except where a new section begins.
@@ -99,7 +93,7 @@ def _check_arguments(max_tokens: int, overlap_tokens: int) -> None:
         )
 
 
-def _text_spans(text: str, counter: TokenCounter) -> list[tuple[int, int]]:
+def _text_spans(text: str, counter: TokenSpans) -> list[tuple[int, int]]:
     """Token spans of the whole text, tokenised in segments that end at a blank line.
 
     Tokenizers get slower per character on very long strings (3x for a 7 MB text),
@@ -224,7 +218,7 @@ class _Packer:
     def __init__(
         self,
         text: str,
-        counter: TokenCounter,
+        counter: TokenSpans,
         tokens: _TokenIndex,
         units: list[_Unit],
         max_tokens: int,

@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pgcontext.context.assemble import Citation, ContextResult
+from pgcontext.context.result import Citation, ContextResult
 
 DEFAULT_MAX_TOKENS = 256
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")

@@ -103,9 +103,6 @@ class ChatClient:
                 if isinstance(piece, str) and piece:
                     yield piece
 
-    def complete(self, messages: Sequence[dict[str, str]], max_tokens: int) -> str:
-        return "".join(self.stream(messages, max_tokens))
-
     def _post(self, body: dict[str, Any]) -> Any:
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         if self._key:

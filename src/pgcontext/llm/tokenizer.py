@@ -1,4 +1,4 @@
-"""Token counting for context budgets, with the target chat model's own tokenizer.
+"""A chat model's own tokenizer, loaded to count context budgets (see `pgcontext.tokens`).
 
 A chat model reads the messages through its chat template, which adds role markers around
 every message: with a template, the count is of exactly what the model will read.
@@ -7,33 +7,34 @@ every message: with a template, the count is of exactly what the model will read
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from pgcontext.errors import ModelLoadError
+from pgcontext.tokens import (
+    ChatTokenCounter,
+    ContentCounter,
+    Messages,
+    TokenCounter,
+    count_contents,
+)
+
+# Re-exported: callers import ContentCounter and TokenCounter from here too.
+__all__ = [
+    "ChatTokenizer",
+    "ContentCounter",
+    "TokenCounter",
+    "default_tokenizer",
+    "load_tokenizer",
+    "special_tokens_of",
+]
 
 log = logging.getLogger(__name__)
 
-Messages = Sequence[dict[str, str]]
-
-
-class TokenCounter(Protocol):
-    """Counts tokens as one chat model does; `name` says which.
-
-    A counter may also name its model's special tokens in a `special_tokens` attribute (a
-    frozenset of strings): retrieved text that contains them is neutralised.
-    """
-
-    name: str
-
-    def count(self, text: str) -> int: ...
-
-    def count_messages(self, messages: Messages) -> int: ...
-
 
 class ChatTokenizer:
-    """A transformers tokenizer; messages are counted through its chat template if it has one."""
+    """A transformers tokenizer as a `ChatTokenCounter`: messages are counted through its
+    chat template if it has one."""
 
     def __init__(self, name: str, tokenizer: Any) -> None:
         self.name = name
@@ -49,25 +50,11 @@ class ChatTokenizer:
 
     def count_messages(self, messages: Messages) -> int:
         if not self._templated:
-            return sum(self.count(m["content"]) for m in messages)
+            return count_contents(self.count, messages)
         encoded = self._tokenizer.apply_chat_template(
             list(messages), tokenize=True, add_generation_prompt=True, return_dict=True
         )
         return len(encoded["input_ids"])
-
-
-class ContentCounter:
-    """Sums the tokens of the message contents (no chat template known)."""
-
-    def __init__(
-        self, name: str, count: Callable[[str], int], special_tokens: frozenset[str] = frozenset()
-    ) -> None:
-        self.name = name
-        self.count = count
-        self.special_tokens = special_tokens
-
-    def count_messages(self, messages: Messages) -> int:
-        return sum(self.count(m["content"]) for m in messages)
 
 
 def special_tokens_of(tokenizer: Any) -> frozenset[str]:
@@ -99,7 +86,7 @@ def load_tokenizer(spec: str | Path, *, allow_hub: bool = False) -> ChatTokenize
     return ChatTokenizer(str(spec), tokenizer)
 
 
-def default_tokenizer(models_dir: Path, fallback: TokenCounter) -> TokenCounter:
+def default_tokenizer(models_dir: Path, fallback: ChatTokenCounter) -> ChatTokenCounter:
     """The bundled chat model's tokenizer; `fallback` (with a warning) when it is missing."""
     from pgcontext.llm.local import MODEL_NAME, local_model_folder
 
