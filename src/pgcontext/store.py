@@ -8,8 +8,8 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -99,28 +99,22 @@ class Store:
     ) -> None:
         self.close()
 
-    @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+    def connection(self) -> AbstractContextManager[psycopg.Connection[Any]]:
         """A connection of the store's pool (autocommit, pgvector types known), for tools."""
-        with self._pool.connection() as conn:
-            yield conn
+        return self._pool.connection()
 
-    # -- models: see pgcontext.models -------------------------------------------------------
+    # -- models: each method is pgcontext.models.Models' of its name --------------------------
 
     def embedder(self, model: str | None = None) -> Embedder:
-        """The embedder for `model` (default: PGCONTEXT_MODEL), loaded once per Store."""
         return self.models.embedder(model)
 
     def register_embedder(self, embedder: Embedder) -> None:
-        """Make a ready embedder (any `Embedder` implementation) known by its name and location."""
         self.models.register_embedder(embedder)
 
     def collection_embedder(self, collection: CollectionInfo, model: str | None = None) -> Embedder:
-        """The collection's own model; a different `model` is refused, naming both."""
         return self.models.collection_embedder(collection, model)
 
     def reranker(self) -> Reranker:
-        """The cross-encoder `rerank=True` uses (the bundled one unless one was set)."""
         return self.models.reranker()
 
     def set_reranker(self, reranker: Reranker) -> None:
@@ -348,13 +342,9 @@ class Store:
         model: str | None = None,
         vector: Any = None,
     ) -> list[Hit]:
-        """The k best chunks for `query`: hybrid (dense + BM25) by default, or `mode` "dense"
-        or "keyword". `mmr` (lambda, 0..1) trades relevance for diversity; `rerank` re-orders
-        the candidates by the cross-encoder (`rerank_fusion` "rrf": its rank fused with their
-        own; "replace": its order alone). `ef_search` is the HNSW breadth, `k1` and `b` the
-        BM25 parameters, `fusion` how hybrid fuses its two lists. The query is embedded with
-        the collection's own model (or `model`, which must be the same); a ready `vector`
-        skips the embedding: the text is then what keyword search and the reranker read."""
+        """The k best chunks for `query`, hybrid (dense + BM25) by default; see SearchOptions.
+        The query is embedded with the collection's own model (`model` must be the same); a
+        ready `vector` replaces the embedding alone: BM25 and the reranker still read `query`."""
         options = SearchOptions(
             mode=mode,
             mmr_lambda=mmr,
@@ -383,14 +373,10 @@ class Store:
         tokenizer: str | TokenCounter | None = None,
         options: SearchOptions | None = None,
     ) -> ContextResult:
-        """Chat messages for `prompt`: retrieved passages with citations, within the budget.
-
-        Tokens are counted with `tokenizer` (a local folder, a hub name when hub downloads
-        are allowed, or a TokenCounter): by default the bundled chat model's, through its
-        chat template. `template` (a string with $passages, optionally $instructions and
-        $prompt) shapes the system message; `order="document"` shows the chosen passages
-        in document order; `options` says how to search (hybrid by default).
-        """
+        """Chat messages for `prompt`: retrieved passages with citations, within the budget
+        as `tokenizer` counts (a folder, a hub name, a TokenCounter; default: the bundled chat
+        model's). `template` has $passages (and $instructions, $prompt); `order` "document"
+        keeps the passages in document order; `options` says how to search."""
         return self._answering.context(
             prompt,
             collection,
