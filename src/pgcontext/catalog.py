@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import psycopg
@@ -18,6 +20,7 @@ from pgcontext.errors import (
     CollectionNotFoundError,
     ConfigError,
     ModelMismatchError,
+    PgContextError,
 )
 from pgcontext.limits import INT4_MAX, check_int
 
@@ -54,26 +57,26 @@ class CollectionSettings:
     def __post_init__(self) -> None:
         """Refuse a value no collection could have, so a command does the same on every run
         (a 0 used to mean the default on creation, then differ from the collection's own)."""
-        for name in ("chunk_tokens", "chunk_overlap", "hnsw_m", "hnsw_ef_construction"):
-            value = getattr(self, name)
+        for name in _SETTING_NAMES:
+            with _naming(name):
+                self._check(name, getattr(self, name))
+
+    def _check(self, name: str, value: Any) -> None:
+        label = _SETTING_NAMES[name]
+        if value is None:
+            return
+        if name == "text_search_config":
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{label} must be a name such as 'english', not {value!r}")
+            check_text(value, label)
+        elif name == "vector_type":
+            if value not in VECTOR_TYPES:
+                raise ConfigError(f"{label} {value!r} is not one of {', '.join(VECTOR_TYPES)}")
+        else:
             low = MIN_CHUNK_TOKENS if name == "chunk_tokens" else 0
-            if value is not None:
-                check_int(_SETTING_NAMES[name], value, low, INT4_MAX)
-        chunk_tokens, overlap = self.chunk_tokens, self.chunk_overlap
-        if chunk_tokens is not None and overlap is not None:
-            _check_overlap(overlap, chunk_tokens)
-        language = self.text_search_config
-        if language is not None:
-            label = _SETTING_NAMES["text_search_config"]
-            if not isinstance(language, str) or not language.strip():
-                raise ConfigError(f"{label} must be a name such as 'english', not {language!r}")
-            check_text(language, label)
-        vector_type = self.vector_type
-        if vector_type is not None and vector_type not in VECTOR_TYPES:
-            raise ConfigError(
-                f"{_SETTING_NAMES['vector_type']} {vector_type!r} is not one of "
-                f"{', '.join(VECTOR_TYPES)}"
-            )
+            check_int(label, value, low, INT4_MAX)
+            if name == "chunk_overlap" and self.chunk_tokens is not None:
+                _check_overlap(value, self.chunk_tokens)
 
     def for_model(self, spec: ModelSpec) -> CollectionSettings:
         """Every setting resolved (defaults filled in) for a new collection of model `spec`."""
@@ -92,15 +95,27 @@ class CollectionSettings:
         )
 
 
-# What each setting is called in messages: the command-line option that sets it.
+# What each setting is called in messages: what it is, and its field (the API parameter;
+# the CLI maps it to its flag).
 _SETTING_NAMES = {
-    "chunk_tokens": "chunk size (--chunk-tokens)",
-    "chunk_overlap": "chunk overlap (--overlap)",
-    "text_search_config": "text search language (--language)",
-    "vector_type": "vector type (--vector-type)",
-    "hnsw_m": "HNSW m",
-    "hnsw_ef_construction": "HNSW ef_construction",
+    "chunk_tokens": "chunk size (chunk_tokens)",
+    "chunk_overlap": "chunk overlap (chunk_overlap)",
+    "text_search_config": "text search language (text_search_config)",
+    "vector_type": "vector type (vector_type)",
+    "hnsw_m": "HNSW m (hnsw_m)",
+    "hnsw_ef_construction": "HNSW ef_construction (hnsw_ef_construction)",
 }
+
+
+@contextmanager
+def _naming(parameter: str) -> Iterator[None]:
+    """Errors raised inside name `parameter`, unless they name one already."""
+    try:
+        yield
+    except PgContextError as exc:
+        if exc.parameter is None:
+            exc.parameter = parameter
+        raise
 
 
 @dataclass(frozen=True)
@@ -127,7 +142,8 @@ class CollectionInfo:
                 raise CollectionExistsError(
                     f"collection {self.name!r} exists with {label} {have}, not {wanted}: "
                     "settings are fixed when a collection is created; leave the setting "
-                    "out, or ingest into a new collection (or drop this one first)"
+                    "out, or ingest into a new collection (or drop this one first)",
+                    parameter=name,
                 )
 
 
@@ -165,11 +181,11 @@ def register_model(conn: Conn, spec: ModelSpec) -> int:
 
 
 def create_collection(
-    conn: Conn, name: str, spec: ModelSpec, settings: CollectionSettings
+    conn: Conn, name: str, spec: ModelSpec, settings: CollectionSettings | None = None
 ) -> CollectionInfo:
     """Create a collection and its HNSW index in one transaction; idempotent for equal settings."""
     validate_name(name)
-    settings = with_known_language(conn, settings)
+    settings = with_known_language(conn, settings or CollectionSettings())
     resolved = settings.for_model(spec)
     _check_settings(spec, resolved)
     with conn.transaction():
@@ -241,7 +257,8 @@ def _check_overlap(overlap: int, chunk_tokens: int) -> None:
     if not 0 <= overlap < chunk_tokens // 2:
         raise ConfigError(
             f"chunk overlap {overlap} must be at least 0 and under half the "
-            f"chunk size ({chunk_tokens // 2})"
+            f"chunk size ({chunk_tokens // 2})",
+            parameter="chunk_overlap",
         )
 
 
@@ -263,8 +280,9 @@ def _known_text_search_config(conn: Conn, config: str) -> str:
         known = conn.execute("SELECT string_agg(cfgname, ', ' ORDER BY cfgname) FROM pg_ts_config")
         listing = known.fetchone()
         raise ConfigError(
-            f"text search language (--language) {config!r} is unknown to this server; "
-            f"choose one of: {listing[0] if listing else '?'}"
+            f"{_SETTING_NAMES['text_search_config']} {config!r} is unknown to this server; "
+            f"choose one of: {listing[0] if listing else '?'}",
+            parameter="text_search_config",
         ) from None
     assert row is not None
     return str(row[0])
@@ -345,34 +363,23 @@ def drop_collection(conn: Conn, name: str) -> bool:
     return True
 
 
-def update_metadata(conn: Conn, collection_id: int, patch: dict[str, Any]) -> None:
+def update_metadata(conn: Conn, name: str, patch: Mapping[str, Any]) -> None:
+    """Merge `patch` into the metadata of the collection `name`."""
+    info = get_collection(conn, name)
     conn.execute(
         "UPDATE pgcontext.collection SET metadata = metadata || %s WHERE id = %s",
-        (Jsonb(patch), collection_id),
+        (Jsonb(dict(patch)), info.id),
     )
 
 
 def _info(row: dict[str, Any]) -> CollectionInfo:
+    """A row of `_SELECT`: the collection's columns by their field names, the model's too
+    (its name as model_name)."""
     spec = ModelSpec(
-        name=row["model_name"],
-        revision=row["revision"],
-        dimensions=row["dimensions"],
-        normalized=row["normalized"],
-        max_tokens=row["max_tokens"],
-        location=row["location"],
+        **{f.name: row["model_name" if f.name == "name" else f.name] for f in fields(ModelSpec)}
     )
-    return CollectionInfo(
-        id=row["id"],
-        name=row["name"],
-        model=spec,
-        chunk_tokens=row["chunk_tokens"],
-        chunk_overlap=row["chunk_overlap"],
-        text_search_config=row["text_search_config"],
-        vector_type=row["vector_type"],
-        metadata=row["metadata"],
-        hnsw_m=row["hnsw_m"],
-        hnsw_ef_construction=row["hnsw_ef_construction"],
-    )
+    own = (f.name for f in fields(CollectionInfo) if f.name != "model")
+    return CollectionInfo(model=spec, **{name: row[name] for name in own})
 
 
 def require_model(collection: CollectionInfo, spec: ModelSpec) -> None:

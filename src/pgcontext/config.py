@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import platformdirs
 
 from pgcontext.errors import ConfigError
 from pgcontext.redact import redact_url, split_url, url_secrets
+
+N = TypeVar("N", int, float)
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_DB_WAIT_SECONDS = 60.0
@@ -181,35 +184,36 @@ def known_secrets(env: Mapping[str, str] | None = None) -> list[str]:
 
 
 def _positive_float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
-    if not 0 < value < float("inf"):
-        raise ConfigError(f"{name}={raw!r} must be a positive number of seconds")
-    return value
+    seconds = "a positive number of seconds"
+    value = _positive(env, name, float, "a number of seconds", seconds)
+    if value == float("inf"):
+        raise ConfigError(f"{name}={env[name]!r} must be {seconds}")
+    return default if value is None else value
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _positive(env, name, int, "a whole number", "at least 1")
+    return default if value is None else value
+
+
+def _positive(
+    env: Mapping[str, str], name: str, kind: Callable[[str], N], what: str, positive: str
+) -> N | None:
+    """The variable `name` read as `kind` (`what`), above 0 (`positive`); None if unset."""
     raw = env.get(name)
     if raw is None or raw == "":
-        return default
+        return None
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if value < 1:
-        raise ConfigError(f"{name}={raw!r} must be at least 1")
+        raise ConfigError(f"{name}={raw!r} is not {what}") from None
+    if not value > 0:  # NaN too
+        raise ConfigError(f"{name}={raw!r} must be {positive}")
     return value
 
 
-def apply_offline_mode(settings: Settings) -> None:
-    """Forbid hub downloads unless the user allowed them: no model may be fetched silently."""
-    if not settings.allow_hub:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    # The tokenizers' thread pool is re-created after fork otherwise, with a warning per process.
+def quiet_tokenizer_threads() -> None:
+    """For a command-line program, once at start (it is process-wide by nature, so a library
+    never does it): the tokenizers' thread pool is off, which would otherwise be re-created
+    after every fork with a warning per worker process."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

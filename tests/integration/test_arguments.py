@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import fields
 from typing import Any
 
 import psycopg
@@ -44,31 +45,31 @@ def test_a_query_that_is_not_utf8_is_refused_naming_it(store: Store, mode: str) 
     store.ingest("zoo", DOCS)
     bad_query = r"query 'zebra\\udcff' is not valid UTF-8 \(byte 0xff at character 5\)"
     with pytest.raises(ConfigError, match=bad_query):
-        store.search("zoo", NOT_UTF8, mode=mode)
+        store.search(NOT_UTF8, collection="zoo", mode=mode)
     with pytest.raises(ConfigError, match=bad_query):
-        store.first_stage("zoo", NOT_UTF8, None)
+        store.search(NOT_UTF8, collection="zoo", mode=mode, vector=[1.0] * 16)
     bad_name = r"collection name 'zoo\\udcff' is not valid UTF-8 \(byte 0xff"
     with pytest.raises(ConfigError, match=bad_name):
-        store.search("zoo\udcff", "zebra", mode=mode)
+        store.search("zebra", collection="zoo\udcff", mode=mode)
 
 
 def test_a_prompt_or_name_that_is_not_utf8_is_refused_in_every_entry_point(store: Store) -> None:
     store.ingest("zoo", DOCS)
     bad_prompt = r"prompt 'zebra\\udcff' is not valid UTF-8"
     with pytest.raises(ConfigError, match=bad_prompt):
-        store.context(NOT_UTF8, "zoo")
+        store.context(NOT_UTF8, collection="zoo")
     with pytest.raises(ConfigError, match=bad_prompt):
-        store.ask(NOT_UTF8, "zoo", model=_SilentChat())
+        store.ask(NOT_UTF8, collection="zoo", model=_SilentChat())
     with pytest.raises(ConfigError, match=r"instructions '\\ud800' is not valid UTF-8"):
-        store.context("zebra", "zoo", instructions="\ud800")
+        store.context("zebra", collection="zoo", instructions="\ud800")
     with pytest.raises(ConfigError, match=r"template '\$passages \\udcff' is not valid UTF-8"):
-        store.context("zebra", "zoo", template="$passages \udcff")
+        store.context("zebra", collection="zoo", template="$passages \udcff")
     bad_name = r"collection name 'zoo\\udcff' is not valid UTF-8"
     for call in (
-        lambda: store.context("zebra", "zoo\udcff"),
-        lambda: store.ask("zebra", "zoo\udcff", model=_SilentChat()),
-        lambda: store.keyword_search("zoo\udcff", "zebra"),
-        lambda: store.search_vector("zoo\udcff", [0.0] * 16),
+        lambda: store.context("zebra", collection="zoo\udcff"),
+        lambda: store.ask("zebra", collection="zoo\udcff", model=_SilentChat()),
+        lambda: store.search("zebra", collection="zoo\udcff", mode="keyword"),
+        lambda: store.search("cat", collection="zoo\udcff", mode="dense", vector=[0.0] * 16),
         lambda: store.collection("zoo\udcff"),
         lambda: store.retry_failed("zoo\udcff"),
         lambda: store.ingest("zoo\udcff", DOCS),
@@ -76,7 +77,7 @@ def test_a_prompt_or_name_that_is_not_utf8_is_refused_in_every_entry_point(store
         with pytest.raises(ConfigError, match=bad_name):
             call()
     with pytest.raises(ConfigError, match="query 'a\\\\x00b' contains a NUL character"):
-        store.search("zoo", "a\x00b", mode="keyword")
+        store.search("a\x00b", collection="zoo", mode="keyword")
 
 
 def test_a_collection_name_with_a_trailing_newline_is_refused(store: Store) -> None:
@@ -104,15 +105,18 @@ def test_an_empty_path_is_refused_before_anything_is_created(store: Store) -> No
 @pytest.mark.parametrize(
     ("given", "refusal"),
     [
-        (CollectionSettings(chunk_tokens=40), r"chunk size \(--chunk-tokens\) 24, not 40"),
-        (CollectionSettings(chunk_overlap=3), r"chunk overlap \(--overlap\) 0, not 3"),
+        (CollectionSettings(chunk_tokens=40), r"chunk size \(chunk_tokens\) 24, not 40"),
+        (CollectionSettings(chunk_overlap=3), r"chunk overlap \(chunk_overlap\) 0, not 3"),
         (
             CollectionSettings(text_search_config="german"),
-            r"text search language \(--language\) simple, not german",
+            r"text search language \(text_search_config\) simple, not german",
         ),
-        (CollectionSettings(vector_type="halfvec"), r"vector type \(--vector-type\) vector"),
-        (CollectionSettings(hnsw_m=8), "HNSW m 16, not 8"),
-        (CollectionSettings(hnsw_ef_construction=100), "HNSW ef_construction 64, not 100"),
+        (CollectionSettings(vector_type="halfvec"), r"vector type \(vector_type\) vector"),
+        (CollectionSettings(hnsw_m=8), r"HNSW m \(hnsw_m\) 16, not 8"),
+        (
+            CollectionSettings(hnsw_ef_construction=100),
+            r"HNSW ef_construction \(hnsw_ef_construction\) 64, not 100",
+        ),
     ],
 )
 def test_a_setting_an_existing_collection_would_ignore_is_refused(
@@ -122,12 +126,16 @@ def test_a_setting_an_existing_collection_would_ignore_is_refused(
     store.ingest("zoo", DOCS, settings=created)
     jobs = _queued_jobs(db_url)
     changed = [SourceDocument("z", "Zebra", "Zebras live in herds.", {})]
-    with pytest.raises(CollectionExistsError, match=refusal):
+    with pytest.raises(CollectionExistsError, match=refusal) as refused:
         store.ingest("zoo", changed, settings=given)
+    # The error names the setting's field: the CLI maps it to its flag.
+    assert refused.value.parameter == _given_field(given)
     with pytest.raises(CollectionExistsError, match=refusal):
         store.create_collection("zoo", settings=given)
     assert _queued_jobs(db_url) == jobs, "a refused ingest queues nothing"
-    assert store.search("zoo", "zebra", k=1, mode="keyword")[0].text.startswith("The zebra")
+    assert store.search("zebra", collection="zoo", k=1, mode="keyword")[0].text.startswith(
+        "The zebra"
+    )
 
 
 def test_settings_equal_to_the_collections_or_left_out_apply(store: Store) -> None:
@@ -150,35 +158,47 @@ def test_hnsw_settings_out_of_range_are_refused(store: Store) -> None:
 @pytest.mark.parametrize(
     ("given", "refusal"),
     [
-        ({"chunk_tokens": 0}, r"chunk size \(--chunk-tokens\) must be between 8 and \d+, not 0"),
-        ({"chunk_tokens": 40.5}, r"chunk size \(--chunk-tokens\) must be an integer, not 40.5"),
-        ({"chunk_tokens": "40"}, r"chunk size \(--chunk-tokens\) must be an integer, not '40'"),
-        ({"chunk_tokens": True}, r"chunk size \(--chunk-tokens\) must be an integer, not True"),
-        ({"chunk_overlap": -1}, r"chunk overlap \(--overlap\) must be between 0"),
+        ({"chunk_tokens": 0}, r"chunk size \(chunk_tokens\) must be between 8 and \d+, not 0"),
+        ({"chunk_tokens": 40.5}, r"chunk size \(chunk_tokens\) must be an integer, not 40.5"),
+        ({"chunk_tokens": "40"}, r"chunk size \(chunk_tokens\) must be an integer, not '40'"),
+        ({"chunk_tokens": True}, r"chunk size \(chunk_tokens\) must be an integer, not True"),
+        ({"chunk_overlap": -1}, r"chunk overlap \(chunk_overlap\) must be between 0"),
         ({"chunk_tokens": 16, "chunk_overlap": 8}, "chunk overlap 8 must be at least 0 and under"),
-        ({"hnsw_m": 16.0}, "HNSW m must be an integer, not 16.0"),
-        ({"text_search_config": ""}, r"text search language \(--language\) must be a name"),
-        ({"text_search_config": " "}, r"text search language \(--language\) must be a name"),
-        ({"text_search_config": 5}, r"text search language \(--language\) must be a name"),
+        ({"hnsw_m": 16.0}, r"HNSW m \(hnsw_m\) must be an integer, not 16.0"),
+        ({"text_search_config": ""}, r"text search language \(text_search_config\) must be a name"),
+        (
+            {"text_search_config": " "},
+            r"text search language \(text_search_config\) must be a name",
+        ),
+        ({"text_search_config": 5}, r"text search language \(text_search_config\) must be a name"),
         (
             {"text_search_config": NOT_UTF8},
-            r"text search language \(--language\) 'zebra\\udcff' is not valid UTF-8",
+            r"text search language \(text_search_config\) 'zebra\\udcff' is not valid UTF-8",
         ),
-        ({"vector_type": "bit"}, r"vector type \(--vector-type\) 'bit' is not one of"),
+        ({"vector_type": "bit"}, r"vector type \(vector_type\) 'bit' is not one of"),
     ],
 )
 def test_a_setting_no_collection_could_have_is_refused_naming_it(
     given: dict[str, Any], refusal: str
 ) -> None:
-    with pytest.raises(ConfigError, match=refusal):
+    with pytest.raises(ConfigError, match=refusal) as refused:
         CollectionSettings(**given)
+    assert refused.value.parameter == list(given)[-1]
+
+
+def _given_field(settings: CollectionSettings) -> str:
+    (name,) = (f.name for f in fields(settings) if getattr(settings, f.name) is not None)
+    return name
 
 
 def test_the_same_settings_do_the_same_on_every_run(store: Store, db_url: str) -> None:
     unknown = CollectionSettings(text_search_config="klingon")
     for _ in range(2):
-        with pytest.raises(ConfigError, match=r"\(--language\) 'klingon' is unknown"):
+        with pytest.raises(
+            ConfigError, match=r"\(text_search_config\) 'klingon' is unknown"
+        ) as refused:
             store.ingest("zoo", DOCS, settings=unknown)
+        assert refused.value.parameter == "text_search_config"
     assert store.collections() == [] and _queued_jobs(db_url) == 0
     for spelling in ("SIMPLE", "pg_catalog.simple", "simple"):
         settings = CollectionSettings(chunk_tokens=24, text_search_config=spelling)
@@ -187,7 +207,7 @@ def test_the_same_settings_do_the_same_on_every_run(store: Store, db_url: str) -
     bad = CollectionSettings(text_search_config="simple'; DROP TABLE pgcontext.chunk; --")
     with pytest.raises(ConfigError, match="is unknown to this server"):
         store.ingest("zoo", DOCS, settings=bad)
-    assert store.search("zoo", "zebra", k=1, mode="keyword")
+    assert store.search("zebra", collection="zoo", k=1, mode="keyword")
 
 
 def test_model_and_field_names_that_are_not_utf8_are_refused(store: Store) -> None:
@@ -220,7 +240,7 @@ def test_context_checks_every_argument_before_loading_its_tokenizer(
     store.ingest("zoo", DOCS)
     call = {"prompt": "zebra", "collection": "zoo", "tokenizer": ABSENT_TOKENIZER, **arguments}
     with pytest.raises(error, match=message):
-        store.context(call.pop("prompt"), call.pop("collection"), **call)
+        store.context(call.pop("prompt"), collection=call.pop("collection"), **call)
 
 
 class _CountingLocalChat:
@@ -259,5 +279,5 @@ def test_ask_checks_every_argument_before_loading_the_local_model(
     store.ingest("zoo", DOCS)
     call = {"prompt": "zebra", "collection": "zoo", **arguments}
     with pytest.raises(error, match=message):
-        store.ask(call.pop("prompt"), call.pop("collection"), local=True, **call)
+        store.ask(call.pop("prompt"), collection=call.pop("collection"), local=True, **call)
     assert _CountingLocalChat.loads == 0

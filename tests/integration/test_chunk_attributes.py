@@ -28,9 +28,9 @@ def chunk_columns(db_url: str, collection: str) -> list[tuple[Any, ...]]:
 
 def test_a_users_heading_is_kept_and_filterable(store: Store, db_url: str) -> None:
     store.ingest("c", [SourceDocument("a", "A", TEXT, {"heading": "mine", "k": 1})])
-    hits = store.search("c", "word1", filter={"heading": "mine"}, mode="keyword")
+    hits = store.search("word1", collection="c", filter={"heading": "mine"}, mode="keyword")
     assert hits and all(hit.metadata == {"heading": "mine", "k": 1} for hit in hits)
-    assert store.search("c", "word1", filter={"heading": "Intro"}, mode="keyword") == []
+    assert store.search("word1", collection="c", filter={"heading": "Intro"}, mode="keyword") == []
 
     rows = chunk_columns(db_url, "c")
     assert len(rows) > 1

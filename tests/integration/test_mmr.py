@@ -28,7 +28,7 @@ def store_vectors(store: Store, vectors: dict[str, np.ndarray]) -> dict[str, int
         for s, v in vectors.items()
     ]
     store.ingest("m", docs)
-    with store._pool.connection() as conn:
+    with store.connection() as conn:
         rows = conn.execute(
             "SELECT d.source, c.id FROM pgcontext.chunk c JOIN pgcontext.document d"
             " ON d.id = c.document_id"
@@ -66,7 +66,7 @@ def test_mmr_in_sql_matches_the_reference_greedy_selection(store: Store, lam: fl
     query = unit(rng.standard_normal(DIMS)).astype(np.float32)
     ids = store_vectors(store, {f"v{i:02d}": v for i, v in enumerate(vectors)})
     ordered = [ids[f"v{i:02d}"] for i in range(30)]
-    with store._pool.connection() as conn:
+    with store.connection() as conn:
         got = [row[0] for row in mmr(conn, query, ordered, 8, lam)]
     assert got == [ordered[i] for i in reference_mmr(query, vectors, 8, lam)]
 
@@ -81,7 +81,7 @@ def test_mmr_skips_a_near_duplicate_that_plain_relevance_keeps(store: Store) -> 
     ids = store_vectors(store, vectors)
     candidates = [ids["best"], ids["copy of best"], ids["other angle"]]
     by_id = {v: k for k, v in ids.items()}
-    with store._pool.connection() as conn:
+    with store.connection() as conn:
         plain = [by_id[r[0]] for r in mmr(conn, e[0], candidates, 2, 1.0)]
         diverse = [by_id[r[0]] for r in mmr(conn, e[0], candidates, 2, 0.5)]
         rows = conn.execute(
@@ -99,7 +99,7 @@ def test_mmr_skips_a_near_duplicate_that_plain_relevance_keeps(store: Store) -> 
 def test_mmr_input_edges_and_errors(store: Store) -> None:
     ids = store_vectors(store, {"a": np.eye(DIMS, dtype=np.float32)[0]})
     q = np.eye(DIMS, dtype=np.float32)[0]
-    with store._pool.connection() as conn:
+    with store.connection() as conn:
         assert mmr(conn, q, [], 5, 0.5) == []
         assert mmr(conn, q, [ids["a"], 999_999, ids["a"]], 5, 0.5) == [(ids["a"],)]
     for k, lam, message in [
@@ -108,12 +108,12 @@ def test_mmr_input_edges_and_errors(store: Store) -> None:
         (5, None, "lambda must be between 0 and 1"),
     ]:
         with (
-            store._pool.connection() as conn,
+            store.connection() as conn,
             pytest.raises(psycopg.errors.InvalidParameterValue, match=message),
         ):
             mmr(conn, q, [ids["a"]], k, lam)  # type: ignore[arg-type]
     with (
-        store._pool.connection() as conn,
+        store.connection() as conn,
         pytest.raises(psycopg.errors.DataException, match="3 dimensions"),
     ):
         mmr(conn, np.ones(3, dtype=np.float32), [ids["a"]], 5, 0.5)
@@ -130,21 +130,22 @@ WORDS = {
 
 def test_search_modes_options_and_clear_errors(store: Store, fake_embedder: FakeEmbedder) -> None:
     store.ingest("w", [SourceDocument(s, None, t, {}) for s, t in WORDS.items()])
-    dense = store.search("w", "cats purr", k=5, mode="dense")
-    keyword = store.search("w", "cats purr", k=5, mode="keyword")
-    hybrid = store.search("w", "cats purr", k=5)
-    assert dense == store.search_vector("w", fake_embedder.embed_query("cats purr"), k=5)
-    assert keyword == store.keyword_search("w", "cats purr", k=5)
-    assert hybrid == store.hybrid_search("w", "cats purr", k=5)
-    assert store.retrieve("w", "cats purr", k=5, options=SearchOptions()) == hybrid
+    dense = store.search("cats purr", collection="w", k=5, mode="dense")
+    keyword = store.search("cats purr", collection="w", k=5, mode="keyword")
+    hybrid = store.search("cats purr", collection="w", k=5)
+    # A ready vector replaces the query's embedding alone: the text is still the keyword side.
+    vector = fake_embedder.embed_query("cats purr")
+    assert dense == store.search("cats purr", collection="w", k=5, mode="dense", vector=vector)
+    assert hybrid == store.search("cats purr", collection="w", k=5, vector=vector)
+    assert keyword == store.search("cats purr", collection="w", k=5, mode="keyword", vector=vector)
 
-    diverse = store.search("w", "cats purr", k=2, mode="dense", mmr=0.0)
+    diverse = store.search("cats purr", collection="w", k=2, mode="dense", mmr=0.0)
     assert len(diverse) == 2 and diverse[0] == dense[0]
     assert {h.source for h in diverse} != {"a", "b"}  # the near-copy gives way
-    assert store.search("w", "cats purr", k=3, mode="dense", mmr=1.0) == dense[:3]
-    assert {h.source for h in store.search("w", "cats purr", k=2, mode="keyword", mmr=0.5)} <= {
-        h.source for h in keyword
-    }
+    assert store.search("cats purr", collection="w", k=3, mode="dense", mmr=1.0) == dense[:3]
+    assert {
+        h.source for h in store.search("cats purr", collection="w", k=2, mode="keyword", mmr=0.5)
+    } <= {h.source for h in keyword}
 
     for kwargs, message in [
         ({"mode": "fuzzy"}, "search mode 'fuzzy' is not one of dense, keyword, hybrid"),
@@ -153,7 +154,7 @@ def test_search_modes_options_and_clear_errors(store: Store, fake_embedder: Fake
         ({"ef_search": 0}, "ef_search must be between 1 and 1000, not 0"),
     ]:
         with pytest.raises(ConfigError, match=message):
-            store.search("w", "cats", **kwargs)  # type: ignore[arg-type]
+            store.search("cats", collection="w", **kwargs)  # type: ignore[arg-type]
 
 
 class ReverseReranker:
@@ -172,15 +173,13 @@ def test_rerank_reorders_the_candidates_then_keeps_k(store: Store) -> None:
     store.ingest("r", docs)
     reranker = ReverseReranker()
     store.set_reranker(reranker)
-    candidates = store.search("r", "cats", k=RERANK_DEPTH)
-    replaced = store.retrieve(
-        "r", "cats", k=3, options=SearchOptions(rerank=True, rerank_fusion="replace")
-    )
+    candidates = store.search("cats", collection="r", k=RERANK_DEPTH)
+    replaced = store.search("cats", collection="r", k=3, rerank=True, rerank_fusion="replace")
     assert reranker.seen == [RERANK_DEPTH]
     assert [h.chunk_id for h in replaced] == [h.chunk_id for h in reversed(candidates)][:3]
 
     # By default the reranker's rank is fused with the first stage's: 1/(60+r1) + 1/(60+r2).
-    fused = store.search("r", "cats", k=4, rerank=True)
+    fused = store.search("cats", collection="r", k=4, rerank=True)
     n = RERANK_DEPTH
     order = sorted(range(n), key=lambda i: (-(1 / (61 + i) + 1 / (60 + n - i)), i))
     assert [h.chunk_id for h in fused] == [candidates[i].chunk_id for i in order[:4]]
@@ -194,7 +193,7 @@ def test_rerank_reorders_the_candidates_then_keeps_k(store: Store) -> None:
 def test_a_zero_vector_candidate_neither_wins_nor_poisons_the_rest(store: Store) -> None:
     e = np.eye(DIMS, dtype=np.float32)
     ids = store_vectors(store, {"zero": e[2], "a": e[0], "b": e[1]})
-    with store._pool.connection() as conn:
+    with store.connection() as conn:
         # Imports refuse an all-zero vector; one can still reach the table (SQL, an embedder).
         conn.execute(
             "UPDATE pgcontext.chunk SET embedding = %s WHERE id = %s",
@@ -217,7 +216,7 @@ def test_a_reranker_that_drops_hits_still_fuses(store: Store) -> None:
 
     docs = [SourceDocument(f"d{i}", None, f"cats note{i}", {}) for i in range(6)]
     store.ingest("r", docs)
-    hits = store.search("r", "cats", k=6)
+    hits = store.search("cats", collection="r", k=6)
     fused = fused_rerank(DroppingReranker(), "cats", hits)
     assert sorted(h.chunk_id for h in fused) == sorted(h.chunk_id for h in hits)
     assert {h.chunk_id for h in fused[:3]} == {h.chunk_id for h in hits[:3]}

@@ -35,11 +35,11 @@ def test_enqueue_only_leaves_work_for_a_worker(store: Store, db_url: str) -> Non
     report = store.ingest("c", docs(10), enqueue_only=True, job_documents=3)
     assert report.queued_jobs == 4 and report.added == 0
     assert store.status()["queue"]["queued"] == 4
-    assert store.search("c", "document", k=5) == []
+    assert store.search("document", collection="c", k=5) == []
     worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
     assert worked.added == 10
     assert {j["status"] for j in jobs(db_url)} == {"done"}
-    assert len(store.search("c", "document", k=20)) == 10
+    assert len(store.search("document", collection="c", k=20)) == 10
 
 
 def test_unchanged_documents_are_not_even_queued(store: Store, db_url: str) -> None:
@@ -81,7 +81,7 @@ def test_a_job_that_always_fails_ends_failed_and_can_be_retried(
     assert store.retry_failed("c") == 1
     store.work(WorkerOptions(once=True, poll_seconds=0.02))
     assert jobs(db_url)[0]["status"] == "done"
-    assert len(store.search("c", "document", k=10)) == 2
+    assert len(store.search("document", collection="c", k=10)) == 2
 
 
 def test_a_dead_workers_job_is_claimed_again_after_its_lease(store: Store, db_url: str) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +17,21 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from pgcontext import SourceDocument, Store
-from pgcontext.db.connection import connect
+from pgcontext.db.connection import configure
 from pgcontext.ingest import queue, writer
 from pgcontext.ingest.pipeline import BatchProcessor, IngestReport, Outcome
 from pgcontext.ingest.worker import WorkerOptions
 from tests.support.fake_embedder import FakeEmbedder
 
 FAST = WorkerOptions(backoff_seconds=0.01, poll_seconds=0.02, lease_seconds=5)
+
+
+@contextmanager
+def connect(url: str, *, autocommit: bool = True) -> Iterator[psycopg.Connection[Any]]:
+    """A connection of its own, outside the store's pool, configured as the pool's are."""
+    with psycopg.connect(url, autocommit=autocommit) as conn:
+        configure(conn)
+        yield conn
 
 
 def write_folder(folder: Path, n: int, version: int) -> None:

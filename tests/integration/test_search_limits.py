@@ -233,23 +233,21 @@ def test_python_options_refuse_bad_parameters(make: Any, message: str) -> None:
 def test_python_api_refuses_before_sql(store: Store) -> None:
     store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
     with pytest.raises(ConfigError, match="BM25 k1"):
-        store.keyword_search("c", "cat", k1=-1, b=5)
+        store.search("cat", collection="c", mode="keyword", k1=-1, b=5)
     with pytest.raises(ConfigError, match="k must be an integer, not nan"):
-        store.search("c", "cat", k=NAN)  # type: ignore[arg-type]
+        store.search("cat", collection="c", k=NAN)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="budget_tokens must be an integer, not nan"):
-        store.context("cat", "c", budget_tokens=NAN)  # type: ignore[arg-type]
+        store.context("cat", collection="c", budget_tokens=NAN)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="budget_tokens must be between 16 and 1000000"):
-        store.context("cat", "c", budget_tokens=-5)
+        store.context("cat", collection="c", budget_tokens=-5)
     with pytest.raises(QueryError, match="the query vector is all zeros"):
-        store.search_vector("c", np.zeros(16))
+        store.search("cat", collection="c", mode="dense", vector=np.zeros(16))
     with pytest.raises(ConfigError, match="k must be between 1 and 1000, not 0"):
-        store.first_stage("c", "cat", np.ones(16), k=0)
+        store.search("cat", collection="c", vector=np.ones(16), k=0)
     with pytest.raises(QueryError, match="NaN or infinite"):
-        store.first_stage("c", "cat", np.full(16, np.nan))
+        store.search("cat", collection="c", vector=np.full(16, np.nan))
     with pytest.raises(QueryError, match="the query vector is all zeros"):
-        store.first_stage(
-            "c", "cat", [0.0] * 16, options=SearchOptions(mode="dense"), filter_path=None
-        )
+        store.search("cat", collection="c", mode="dense", vector=[0.0] * 16)
 
 
 @pytest.mark.parametrize("mode", ["keyword", "hybrid", "dense"])
@@ -257,34 +255,46 @@ def test_query_length_limit(store: Store, mode: str) -> None:
     store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
     words = " ".join(f"w{i}" for i in range(20_000))
     with pytest.raises(QueryError, match=r"the query has 128,889 characters.*limit of 10,000"):
-        store.search("c", words, mode=mode)
-    hits = store.search("c", "cat " + WORST_QUERY[4:], mode=mode)
+        store.search(words, collection="c", mode=mode)
+    hits = store.search("cat " + WORST_QUERY[4:], collection="c", mode=mode)
     assert hits and all(math.isfinite(hit.score) for hit in hits)
 
 
 def test_filter_limits_through_the_api(store: Store) -> None:
     store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
     with pytest.raises(FilterError, match=r"key 'n': \$in has 15,000 values"):
-        store.search("c", "cat", filter={"n": {"$in": list(range(15_000))}}, mode="keyword")
+        store.search(
+            "cat", collection="c", filter={"n": {"$in": list(range(15_000))}}, mode="keyword"
+        )
     deep: dict[str, Any] = {"a": 1}
     for _ in range(10_000):
         deep = {"$not": deep}
     with pytest.raises(FilterError, match="nested deeper than 32 levels"):
-        store.search("c", "cat", filter=deep, mode="keyword")
-    hits = store.search("c", "cat", filter={"n": {"$nin": list(range(1000))}}, mode="keyword")
+        store.search("cat", collection="c", filter=deep, mode="keyword")
+    hits = store.search(
+        "cat", collection="c", filter={"n": {"$nin": list(range(1000))}}, mode="keyword"
+    )
     assert hits
 
 
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda s: s.search_vector("c", np.ones(16), k=2**40), "k must be between 1 and 1000"),
         (
-            lambda s: s.search_vector("c", np.ones(16), ef_search=2**31),
+            lambda s: s.search("cat", collection="c", mode="dense", vector=np.ones(16), k=2**40),
+            "k must be between 1 and 1000",
+        ),
+        (
+            lambda s: s.search(
+                "vector", collection="c", mode="dense", vector=np.ones(16), ef_search=2**31
+            ),
             "ef_search must be between 1 and 1000",
         ),
-        (lambda s: s.ask("cat", "c", max_tokens=2**40), "max_tokens must be between 1 and"),
-        (lambda s: s.ask("cat", "c", max_tokens=NAN), "max_tokens must be an integer"),
+        (
+            lambda s: s.ask("cat", collection="c", max_tokens=2**40),
+            "max_tokens must be between 1 and",
+        ),
+        (lambda s: s.ask("cat", collection="c", max_tokens=NAN), "max_tokens must be an integer"),
     ],
     ids=["vector-k", "vector-ef-search", "max-tokens", "max-tokens-nan"],
 )
@@ -300,19 +310,33 @@ def test_integers_beyond_int4_are_refused_naming_them(
 def test_numpy_integers_are_accepted_and_bools_refused(store: Store) -> None:
     store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
     for mode in ("dense", "keyword", "hybrid"):
-        assert len(store.search("c", "cat", k=np.int64(2), mode=mode)) == 2
-    assert len(store.search("c", "cat", k=np.int32(2), mmr=np.float32(0.5))) == 2
+        assert len(store.search("cat", collection="c", k=np.int64(2), mode=mode)) == 2
+    assert len(store.search("cat", collection="c", k=np.int32(2), mmr=np.float32(0.5))) == 2
     fusion = Fusion(rrf_k=np.int64(60), candidates=np.int16(50))
     options = SearchOptions(ef_search=np.int64(50), rerank_depth=np.uint8(20), fusion=fusion)
-    assert len(store.retrieve("c", "cat", k=np.int64(3), options=options)) == 3
-    assert len(store.search_vector("c", np.ones(16), k=np.int64(1), ef_search=np.int64(9))) == 1
-    context = store.context("cat", "c", k=np.int64(2), budget_tokens=np.int64(400))
+    assert type(options.rerank_depth) is int and type(options.ef_search) is int
+    assert len(store.search("cat", collection="c", k=np.int64(3), ef_search=np.int64(50))) == 3
+    assert len(store.search("cat", collection="c", k=np.int64(3), fusion=fusion)) == 3
+    assert (
+        len(
+            store.search(
+                "cat",
+                collection="c",
+                mode="dense",
+                vector=np.ones(16),
+                k=np.int64(1),
+                ef_search=np.int64(9),
+            )
+        )
+        == 1
+    )
+    context = store.context("cat", collection="c", k=np.int64(2), budget_tokens=np.int64(400))
     assert len(context.citations) == 2
     with pytest.raises(ConfigError, match="k must be an integer, not True"):
-        store.search("c", "cat", k=True)
+        store.search("cat", collection="c", k=True)
     with pytest.raises(ConfigError, match=r"k must be an integer, not np\.float64\(3\.0\)"):
-        store.search("c", "cat", k=np.float64(3.0))  # type: ignore[arg-type]
+        store.search("cat", collection="c", k=np.float64(3.0))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="MMR lambda must be a number, not True"):
-        store.search("c", "cat", mmr=True)
+        store.search("cat", collection="c", mmr=True)
     with pytest.raises(ConfigError, match=r"MMR lambda must be a finite number .* not nan"):
-        store.search("c", "cat", mmr=NAN)
+        store.search("cat", collection="c", mmr=NAN)

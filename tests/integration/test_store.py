@@ -54,7 +54,7 @@ def test_ingest_folder_then_search_finds_the_matching_document(
     folder = write_files(tmp_path / "docs", dict(ANIMALS))
     report = store.ingest("animals", [folder])
     assert (report.added, report.updated, report.unchanged, report.problems) == (3, 0, 0, [])
-    hits = store.search("animals", "loyal canines bark at the postman", k=3)
+    hits = store.search("loyal canines bark at the postman", collection="animals", k=3)
     assert hits[0].source.endswith("dogs.txt")
     assert hits[0].score > hits[1].score
     assert hits[0].text in ANIMALS["dogs.txt"]
@@ -98,7 +98,7 @@ def test_changed_document_replaces_its_chunks_and_reuses_unchanged_embeddings(
     assert 1 <= report.chunks_embedded < report.chunks_written
     assert all("entirely different" in text for text in embedded)
     assert chunk_count(db_url) == report.chunks_written
-    hits = store.search(collection, "entirely different", k=1)
+    hits = store.search("entirely different", collection=collection, k=1)
     assert "entirely different" in hits[0].text
 
 
@@ -108,7 +108,9 @@ def test_prune_removes_documents_whose_source_is_gone(store: Store, tmp_path: Pa
     (folder / "fish.md").unlink()
     report = store.ingest("animals", [folder], prune=True)
     assert report.removed == 1
-    assert all(not h.source.endswith("fish.md") for h in store.search("animals", "fish", k=10))
+    assert all(
+        not h.source.endswith("fish.md") for h in store.search("fish", collection="animals", k=10)
+    )
 
 
 @pytest.mark.parametrize(
@@ -161,7 +163,7 @@ def test_a_collection_refuses_another_embedding_model(store: Store, tmp_path: Pa
         store.ingest("animals", [tmp_path / "docs"], model="other-model")
     assert "fake" in str(err.value) and "other-model" in str(err.value)
     with pytest.raises(ModelMismatchError):
-        store.search("animals", "cats", model="other-model")
+        store.search("cats", collection="animals", model="other-model")
 
 
 def test_collections_with_different_dimensions_share_one_database(
@@ -175,7 +177,7 @@ def test_collections_with_different_dimensions_share_one_database(
     assert store.collection("narrow").model.dimensions == 16
     assert store.collection("wide").model.dimensions == 48
     for name in ("narrow", "wide"):
-        assert store.search(name, "purring felines", k=1)[0].source.endswith("cats.txt")
+        assert store.search("purring felines", collection=name, k=1)[0].source.endswith("cats.txt")
 
 
 def test_metadata_filters_select_matching_chunks(store: Store) -> None:
@@ -191,21 +193,23 @@ def test_metadata_filters_select_matching_chunks(store: Store) -> None:
     store.ingest("items", docs)
 
     def sources(filter_: dict[str, Any]) -> set[str]:
-        return {h.source for h in store.search("items", "shared words", k=10, filter=filter_)}
+        return {
+            h.source for h in store.search("shared words", collection="items", k=10, filter=filter_)
+        }
 
     assert sources({"lang": "en"}) == {"d1", "d3", "d5", "d7", "d9"}
     assert sources({"year": {"$gte": 2007}}) == {"d7", "d8", "d9"}
     assert sources({"$or": [{"year": 2000}, {"tags": "x", "lang": "en"}]}) == {"d0", "d1"}
     assert sources({"year": {"$in": [2002, 2004, 1999]}}) == {"d2", "d4"}
     with pytest.raises(FilterError, match=r"\$near"):
-        store.search("items", "words", filter={"year": {"$near": 3}})
+        store.search("words", collection="items", filter={"year": {"$near": 3}})
     with pytest.raises(FilterError, match="a b"):
-        store.search("items", "words", filter={"a b": 1})
+        store.search("words", collection="items", filter={"a b": 1})
 
 
 def test_unknown_collection_is_a_clear_error(store: Store) -> None:
     with pytest.raises(CollectionNotFoundError, match="nope"):
-        store.search("nope", "anything")
+        store.search("anything", collection="nope")
 
 
 def test_sql_function_is_callable_from_plain_sql(store: Store, db_url: str, tmp_path: Path) -> None:
@@ -258,7 +262,7 @@ def test_search_runs_through_the_collections_hnsw_index(store: Store, db_url: st
 def test_context_stays_within_budget_and_cites_sources(store: Store, tmp_path: Path) -> None:
     store.ingest("animals", [write_files(tmp_path / "docs", dict(ANIMALS))])
     result = store.context(
-        "Dogs are loyal canines that bark at the postman?", "animals", budget_tokens=200
+        "Dogs are loyal canines that bark at the postman?", collection="animals", budget_tokens=200
     )
     assert result.tokens <= 200
     assert [m["role"] for m in result.messages] == ["system", "user"]
@@ -295,17 +299,19 @@ def test_prune_is_skipped_when_an_input_failed(store: Store, tmp_path: Path) -> 
     (folder / "broken.txt").write_bytes(b"\x00binary")
     report = store.ingest("animals", [folder], prune=True)
     assert report.prune_skipped and report.removed == 0
-    assert any(h.source.endswith("cats.txt") for h in store.search("animals", "cats", k=5))
+    assert any(
+        h.source.endswith("cats.txt") for h in store.search("cats", collection="animals", k=5)
+    )
 
 
 def test_k_is_bounded_in_sql(store: Store, tmp_path: Path, db_url: str) -> None:
     store.ingest("animals", [write_files(tmp_path / "docs", dict(ANIMALS))])
-    assert len(store.search("animals", "cats", k=1000)) == 3
+    assert len(store.search("cats", collection="animals", k=1000)) == 3
     with pytest.raises(ConfigError, match="k must be between 1 and 1000, not 1001"):
-        store.search("animals", "cats", k=1001)
+        store.search("cats", collection="animals", k=1001)
     vector = store.embedder().embed_query("cats")
     with pytest.raises(ConfigError, match="k must be between 1 and 1000, not 1001"):
-        store.search_vector("animals", vector, k=1001)
+        store.search("cat", collection="animals", mode="dense", vector=vector, k=1001)
     with (
         psycopg.connect(db_url) as conn,
         pytest.raises(psycopg.errors.InvalidParameterValue, match="between 1 and 1000"),

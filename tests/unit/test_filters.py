@@ -165,16 +165,24 @@ def test_parse_filter_json() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("{a: 1}", "--filter is not valid JSON: Expecting property name"),
-        ("", "--filter is not valid JSON"),
-        ("[1]", "--filter must be a JSON object"),
-        ('"a"', "--filter must be a JSON object"),
-        ('{"a": 1, "a": 2}', "--filter has the key 'a' twice"),
+        ("{a: 1}", "filter is not valid JSON: Expecting property name"),
+        ("", "filter is not valid JSON"),
+        ("[1]", "filter must be a JSON object"),
+        ('"a"', "filter must be a JSON object"),
+        ('{"a": 1, "a": 2}', "filter has the key 'a' twice"),
     ],
 )
 def test_parse_filter_json_rejections(text: str, message: str) -> None:
-    with pytest.raises(FilterError, match=message):
+    # The library names its parameter, not a CLI flag; the CLI maps `parameter` to --filter.
+    with pytest.raises(FilterError, match=f"^{message}") as refused:
         parse_filter_json(text)
+    assert refused.value.parameter == "filter"
+
+
+def test_every_filter_error_names_the_filter_parameter() -> None:
+    with pytest.raises(FilterError) as refused:
+        compile_filter({"a": {"$near": 3}})
+    assert refused.value.parameter == "filter"
 
 
 # --- limits: each one a FilterError naming the key, never a traceback from json or Python ---
@@ -218,7 +226,7 @@ def test_a_deep_value_is_refused_in_one_short_line() -> None:
 
 def test_parse_filter_json_refuses_deep_nesting_before_parsing() -> None:
     nested = '{"$not": ' * 10_000 + '{"a": 1}' + "}" * 10_000
-    with pytest.raises(FilterError, match="--filter is nested deeper than 65 JSON levels"):
+    with pytest.raises(FilterError, match="filter is nested deeper than 65 JSON levels"):
         parse_filter_json(nested)
     with pytest.raises(FilterError, match="nested deeper than 65"):
         parse_filter_json("[" * 100_000)
@@ -232,6 +240,6 @@ def test_parse_filter_json_refuses_deep_nesting_before_parsing() -> None:
 
 
 def test_parse_filter_json_refuses_a_huge_integer() -> None:
-    with pytest.raises(FilterError, match="--filter has an integer of 5,000 digits"):
+    with pytest.raises(FilterError, match="filter has an integer of 5,000 digits"):
         parse_filter_json('{"a": ' + "9" * 5000 + "}")
     assert parse_filter_json('{"a": -' + "9" * 100 + "}") == {"a": -(10**100 - 1)}

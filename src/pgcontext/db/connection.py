@@ -19,20 +19,6 @@ def configure(conn: psycopg.Connection) -> None:
     register_vector(conn)
 
 
-def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection:
-    """One configured connection, with a clear error when the server is unreachable."""
-    try:
-        conn = psycopg.connect(url, autocommit=autocommit)
-    except psycopg.Error as exc:  # unreachable, refused, or a malformed URL
-        # Not chained: the driver's error quotes the URL's pieces, and a chained cause is
-        # printed by logging.exception and error trackers.
-        raise DatabaseError(
-            f"cannot connect to {redact_url(url)}: {error_text(exc, url)}"
-        ) from None
-    configure(conn)
-    return conn
-
-
 def open_pool(url: str, *, max_size: int = 4) -> ConnectionPool:
     """A small pool; every connection comes out configured and in autocommit mode."""
     pool: ConnectionPool = ConnectionPool(

@@ -57,11 +57,14 @@ def load_plugin(spec: str) -> Embedder:
         raise ModelLoadError(f"cannot load embedder {spec!r}: {exc}") from exc
 
 
-def load_embedder(model: str, default: str, batch_size: int) -> Embedder:
-    """The embedder a model name, folder or `python:` plugin names (loaded once per process)."""
+def load_embedder(
+    model: str, default: str, batch_size: int, *, allow_hub: bool = False
+) -> Embedder:
+    """The embedder a model name, folder or `python:` plugin names (loaded once per process);
+    a hub name is downloaded only with `allow_hub`, else read from the local cache."""
     if model.startswith("python:"):
         return load_plugin(model)
     from pgcontext.embed.sentence import cached_embedder
 
     name, location = resolve(model, default)
-    return cached_embedder(name, location, batch_size)
+    return cached_embedder(name, location, batch_size, allow_hub=allow_hub)

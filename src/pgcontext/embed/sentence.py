@@ -18,16 +18,20 @@ log = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=4)
-def cached_embedder(name: str, location: str, batch_size: int) -> SentenceTransformerEmbedder:
+def cached_embedder(
+    name: str, location: str, batch_size: int, *, allow_hub: bool = False
+) -> SentenceTransformerEmbedder:
     """One loaded model per process and location: loading takes seconds, embedding doesn't."""
-    return SentenceTransformerEmbedder(name, location, batch_size=batch_size)
+    return SentenceTransformerEmbedder(name, location, batch_size=batch_size, allow_hub=allow_hub)
 
 
 class SentenceTransformerEmbedder:
     """An `Embedder` over any sentence-transformers model (local folder or hub name)."""
 
-    def __init__(self, name: str, location: str, *, batch_size: int = 64) -> None:
-        self._model = _load(location)
+    def __init__(
+        self, name: str, location: str, *, batch_size: int = 64, allow_hub: bool = False
+    ) -> None:
+        self._model = _load(location, allow_hub)
         self._tokenizer: Any = self._model.tokenizer
         self.batch_size = batch_size
         special = int(self._tokenizer.num_special_tokens_to_add(pair=False))
@@ -77,7 +81,7 @@ class SentenceTransformerEmbedder:
         return len(self._tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
 
-def _load(location: str) -> Any:
+def _load(location: str, allow_hub: bool) -> Any:
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as hf_logging
 
@@ -85,11 +89,12 @@ def _load(location: str) -> Any:
 
     local = Path(location).is_dir()
     try:
-        return SentenceTransformer(location, device="cpu", local_files_only=local)
+        # Without hub downloads a hub name is read from the local cache only.
+        return SentenceTransformer(location, device="cpu", local_files_only=local or not allow_hub)
     except Exception as exc:  # hub errors, missing files, bad configs: all mean "cannot load"
         hint = (
             ""
-            if local
+            if local or allow_hub
             else " (no such folder; downloading from a hub is off unless PGCONTEXT_ALLOW_HUB=1)"
         )
         raise ModelLoadError(f"cannot load embedding model {location!r}{hint}: {exc}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import time
@@ -16,7 +17,7 @@ from pgcontext.eval.metrics import evaluate, percentile
 from pgcontext.ingest.pipeline import IngestReport, Progress
 from pgcontext.ingest.sources import JsonlFields, iter_documents
 from pgcontext.retrieve.hybrid import Fusion
-from pgcontext.retrieve.options import MODES, RERANK_DEPTH, SearchOptions
+from pgcontext.retrieve.options import DEFAULT_MODE, MODES, RERANK_DEPTH
 from pgcontext.retrieve.rerank import Reranker, apply_rerank
 
 if TYPE_CHECKING:
@@ -76,23 +77,25 @@ def run_eval(
     split: str = "test",
     progress: Progress | None = None,
     on_query: Callable[[int, int], None] | None = None,
-    mode: str = "dense",
+    mode: str = DEFAULT_MODE,
     reranker: Reranker | None = None,
     rerank_fusion: str = "rrf",
 ) -> EvalResult:
     """Score retrieval (`mode` dense, keyword or hybrid, optionally reranked) on a BEIR
     dataset; (re-)ingests the corpus when it changed."""
     if mode not in MODES:
-        raise DatasetError(f"eval mode {mode!r} is not one of {', '.join(MODES)}")
+        raise DatasetError(f"eval mode {mode!r} is not one of {', '.join(MODES)}", parameter="mode")
     dataset = load_beir(dataset_dir, split)
     name = collection or default_collection(dataset)
     report = _ensure_corpus(store, dataset, name, progress)
     info = store.collection(name)
     embedder = store.collection_embedder(info) if mode != "keyword" else None
+    # The first stage alone (no MMR, no rerank) on the query vector embedded in the loop:
     # 300 candidates a side (and as HNSW breadth), so 100 distinct documents can be ranked.
-    options = SearchOptions(
-        mode=mode, ef_search=CHUNKS_PER_QUERY, fusion=Fusion(candidates=CHUNKS_PER_QUERY)
+    first_stage = functools.partial(
+        store.search, collection=name, k=CHUNKS_PER_QUERY, mode=mode, ef_search=CHUNKS_PER_QUERY
     )
+    fusion = Fusion(candidates=CHUNKS_PER_QUERY)
     run: dict[str, list[str]] = {}
     total_ms: list[float] = []
     search_ms: list[float] = []
@@ -100,7 +103,7 @@ def run_eval(
         started = time.perf_counter()
         vector = embedder.embed_query(text) if embedder is not None else None
         searched = time.perf_counter()
-        hits = store.first_stage(name, text, vector, k=CHUNKS_PER_QUERY, options=options)
+        hits = first_stage(text, fusion=fusion, vector=vector)
         if reranker is not None:
             # The cross-encoder re-orders the head; the rest keeps the first stage's order.
             head = apply_rerank(reranker, text, hits[:RERANK_DEPTH], rerank_fusion)
@@ -136,7 +139,8 @@ def _ensure_corpus(
         # Re-ingesting prunes what is not in the corpus: never do that to a user's collection.
         raise DatasetError(
             f"collection {name!r} exists and was not built by `pgcontext eval`; "
-            "name another collection with --collection, or leave it out"
+            "name another collection, or leave it out",
+            parameter="collection",
         )
     documents = iter_documents([dataset.corpus_path], fields=JsonlFields(id="_id"))
     report = store.ingest(name, documents, prune=True, progress=progress)

@@ -91,15 +91,15 @@ def _show(value: Any) -> str:
 
 
 def parse_filter_json(text: str) -> dict[str, Any]:
-    """Parse the ``--filter`` command-line option: a JSON object, duplicate keys rejected."""
+    """A filter written as JSON text (the CLI's --filter): an object, duplicate keys refused."""
     _check_json_depth(text)
     try:
         value = json.loads(text, object_pairs_hook=_reject_duplicates, parse_int=_parse_int)
     except json.JSONDecodeError as exc:
-        raise FilterError(f"--filter is not valid JSON: {exc}") from exc
+        raise _refused(f"filter is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         example = '{"lang": "en"}'
-        raise FilterError(f"--filter must be a JSON object such as {example}, got {_show(text)}")
+        raise _refused(f"filter must be a JSON object such as {example}, got {_show(text)}")
     return value
 
 
@@ -120,8 +120,8 @@ def _check_json_depth(text: str) -> None:
         elif char in "[{":
             depth += 1
             if depth > MAX_FILTER_JSON_DEPTH:
-                raise FilterError(
-                    f"--filter is nested deeper than {MAX_FILTER_JSON_DEPTH} JSON levels "
+                raise _refused(
+                    f"filter is nested deeper than {MAX_FILTER_JSON_DEPTH} JSON levels "
                     f"(filters allow {MAX_FILTER_DEPTH} levels of $and/$or/$not); flatten it"
                 )
         elif char in "]}":
@@ -131,8 +131,8 @@ def _check_json_depth(text: str) -> None:
 def _parse_int(digits: str) -> int:
     # Checked as text: Python refuses to convert integers of more than 4,300 digits.
     if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
-        raise FilterError(
-            f"--filter has an integer of {len(digits.lstrip('-')):,} digits; "
+        raise _refused(
+            f"filter has an integer of {len(digits.lstrip('-')):,} digits; "
             f"filter numbers have at most {MAX_NUMBER_DIGITS} digits"
         )
     return int(digits)
@@ -143,7 +143,7 @@ def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
-            raise FilterError(f"--filter has the key {key!r} twice; merge its conditions")
+            raise _refused(f"filter has the key {key!r} twice; merge its conditions")
         result[key] = value
     return result
 
@@ -153,7 +153,7 @@ def compile_filter(filter: Mapping[str, Any] | None) -> str | None:
     if filter is None:
         return None
     if not isinstance(filter, Mapping):
-        raise FilterError(f"a filter must be a JSON object, got {_show(filter)}")
+        raise _refused(f"a filter must be a JSON object, got {_show(filter)}")
     if not filter:
         return None
     return _Compiler().object(filter, depth=1)
@@ -168,25 +168,25 @@ class _Compiler:
     def object(self, filter: Mapping[str, Any], depth: int) -> str:
         """Compile one filter object: the AND of its entries."""
         if depth > MAX_FILTER_DEPTH:
-            raise FilterError(
+            raise _refused(
                 f"the filter is nested deeper than {MAX_FILTER_DEPTH} levels; flatten it"
             )
         if not filter:
-            raise FilterError("an empty filter object {} is only allowed as the whole filter")
+            raise _refused("an empty filter object {} is only allowed as the whole filter")
         parts = [self.entry(key, value, depth) for key, value in filter.items()]
         return _join(parts, "&&")
 
     def entry(self, key: Any, value: Any, depth: int) -> str:
         if not isinstance(key, str):
-            raise FilterError(f"filter keys must be strings, got {_show(key)}")
+            raise _refused(f"filter keys must be strings, got {_show(key)}")
         if key in ("$and", "$or"):
             return self.junction(key, value, depth)
         if key == "$not":
             if not isinstance(value, Mapping):
-                raise FilterError(f"$not takes a filter object, got {_show(value)}")
+                raise _refused(f"$not takes a filter object, got {_show(value)}")
             return f"!({self.object(value, depth + 1)})"
         if key.startswith("$"):
-            raise FilterError(
+            raise _refused(
                 f"unknown operator {_show(key)} at the top of a filter object; "
                 f"valid there: {', '.join(_LOGICAL_OPERATORS)} (or a metadata key)"
             )
@@ -195,15 +195,13 @@ class _Compiler:
     def junction(self, operator: str, value: Any, depth: int) -> str:
         """Compile ``$and``/``$or``: a non-empty list of filter objects."""
         if not _is_list(value) or not value:
-            raise FilterError(
+            raise _refused(
                 f"{operator} takes a non-empty list of filter objects, got {_show(value)}"
             )
         parts: list[str] = []
         for item in value:
             if not isinstance(item, Mapping):
-                raise FilterError(
-                    f"{operator} takes a list of filter objects, got item {_show(item)}"
-                )
+                raise _refused(f"{operator} takes a list of filter objects, got item {_show(item)}")
             parts.append(self.object(item, depth + 1))
         return _join(parts, "&&" if operator == "$and" else "||")
 
@@ -213,9 +211,9 @@ class _Compiler:
         if not isinstance(value, Mapping):
             return self.any_of(path, key, "$eq", [value])
         if not value:
-            raise FilterError(f"key {key!r} has an empty operator object; use e.g. {{'$eq': ...}}")
+            raise _refused(f"key {key!r} has an empty operator object; use e.g. {{'$eq': ...}}")
         if not any(isinstance(op, str) and op.startswith("$") for op in value):
-            raise FilterError(
+            raise _refused(
                 f"key {key!r} has an object value {_show(value)}; nested objects are matched "
                 f"with a dotted key such as {key + '.field'!r}, or use operators: "
                 f"{', '.join(_KEY_OPERATORS)}"
@@ -228,11 +226,11 @@ class _Compiler:
             return found if op == "$eq" else f"!({found})"
         if op in ("$in", "$nin"):
             if not _is_list(arg) or not arg:
-                raise FilterError(
+                raise _refused(
                     f"key {key!r}: {op} takes a non-empty list of values, got {_show(arg)}"
                 )
             if len(arg) > MAX_IN_VALUES:
-                raise FilterError(
+                raise _refused(
                     f"key {key!r}: {op} has {len(arg):,} values, more than the limit of "
                     f"{MAX_IN_VALUES:,}; split the filter or tag the documents instead"
                 )
@@ -240,16 +238,16 @@ class _Compiler:
             return found if op == "$in" else f"!({found})"
         if op == "$exists":
             if not isinstance(arg, bool):
-                raise FilterError(f"key {key!r}: {op} takes true or false, got {_show(arg)}")
+                raise _refused(f"key {key!r}: {op} takes true or false, got {_show(arg)}")
             self.count(key, 1)
             return f"exists({path})" if arg else f"!exists({path})"
         if op in _ORDERING:
             if isinstance(arg, bool) or not isinstance(arg, str | int | float):
-                raise FilterError(f"key {key!r}: {op} takes a number or a string, got {_show(arg)}")
+                raise _refused(f"key {key!r}: {op} takes a number or a string, got {_show(arg)}")
             self.count(key, 1)
             test = f"@ {_ORDERING[op]} {_literal(key, op, arg)}"
             return f"exists({path} ? ({_NOT_ARRAY} && {test}))"
-        raise FilterError(
+        raise _refused(
             f"unknown operator {_show(op)} on key {key!r}; "
             f"valid operators: {', '.join(_KEY_OPERATORS)}"
         )
@@ -267,7 +265,7 @@ class _Compiler:
     def count(self, key: str, terms: int) -> None:
         self.terms += terms
         if self.terms > MAX_FILTER_TERMS:
-            raise FilterError(
+            raise _refused(
                 f"the filter has more than {MAX_FILTER_TERMS:,} comparisons (reached at key "
                 f"{key!r}, each $in value counting as one); simplify it"
             )
@@ -283,11 +281,11 @@ def _literal(key: str, op: str, value: Any) -> str:
         return _int_literal(key, op, value)
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise FilterError(f"key {key!r}: {op} needs a finite number, got {value!r}")
+            raise _refused(f"key {key!r}: {op} needs a finite number, got {value!r}")
         return repr(value)  # shortest round-trip form, e.g. 0.1, 1e+20: valid jsonpath numbers
     if isinstance(value, str):
         return _string_literal(key, op, value)
-    raise FilterError(
+    raise _refused(
         f"key {key!r}: {op} takes a string, number, true, false or null, got {_show(value)}"
     )
 
@@ -295,16 +293,14 @@ def _literal(key: str, op: str, value: Any) -> str:
 def _int_literal(key: str, op: str, value: int) -> str:
     # Compared, not printed: Python refuses to print integers of more than 4,300 digits.
     if abs(value) >= 10**MAX_NUMBER_DIGITS:
-        raise FilterError(
-            f"key {key!r}: {op} value has too many digits (at most {MAX_NUMBER_DIGITS})"
-        )
+        raise _refused(f"key {key!r}: {op} value has too many digits (at most {MAX_NUMBER_DIGITS})")
     return str(value)
 
 
 def _string_literal(key: str, op: str, value: str) -> str:
     problem = text_problem(value)
     if problem is not None:
-        raise FilterError(f"key {key!r}: {op} value {_show(value)} {problem}")
+        raise _refused(f"key {key!r}: {op} value {_show(value)} {problem}")
     # JSON escapes (\" \\ \n \uXXXX, surrogate pairs) are all valid jsonpath escapes.
     return json.dumps(value, ensure_ascii=True)
 
@@ -313,7 +309,7 @@ def _path(key: str) -> str:
     """Turn ``a.b`` into ``$."a"."b"`` after checking every segment."""
     segments = key.split(".")
     if not all(_SEGMENT.fullmatch(segment) for segment in segments):
-        raise FilterError(
+        raise _refused(
             f"invalid filter key {_show(key)}: use dot-separated names of letters, digits, "
             f"'_' and '-' (not starting with '-'), e.g. 'source.lang'"
         )
@@ -326,3 +322,8 @@ def _join(parts: Sequence[str], operator: str) -> str:
 
 def _is_list(value: Any) -> bool:
     return isinstance(value, list | tuple)
+
+
+def _refused(message: str) -> FilterError:
+    """A FilterError that names the `filter` parameter (the CLI maps it to --filter)."""
+    return FilterError(message, parameter="filter")

@@ -1,4 +1,4 @@
-"""One search, as SearchOptions describe it: the first stage in SQL, then MMR if asked."""
+"""One search in SQL, as SearchOptions describe it: the first stage, then MMR if asked."""
 
 from __future__ import annotations
 
@@ -16,32 +16,6 @@ from pgcontext.retrieve.options import SearchOptions
 Conn = psycopg.Connection[Any]
 
 
-def first_stage(
-    conn: Conn,
-    collection: str,
-    query: str,
-    vector: Any,
-    *,
-    k: int,
-    filter_path: str | None,
-    options: SearchOptions,
-) -> list[Hit]:
-    """The k best chunks by the options' mode (dense and hybrid need `vector`)."""
-    if options.mode == "keyword":
-        return keyword_search(
-            conn, collection, query, k=k, filter_path=filter_path, k1=options.k1, b=options.b
-        )
-    if vector is None:
-        raise ValueError(f"{options.mode} search needs the query vector")
-    if options.mode == "dense":
-        return dense_search(
-            conn, collection, vector, k=k, filter_path=filter_path, ef_search=options.ef_search
-        )
-    return hybrid_search(
-        conn, collection, query, vector, k=k, filter_path=filter_path, fusion=options.fusion
-    )
-
-
 def retrieve(
     conn: Conn,
     collection: str,
@@ -52,11 +26,23 @@ def retrieve(
     filter_path: str | None,
     options: SearchOptions,
 ) -> list[Hit]:
-    """Candidates for the later stages: k hits, or MMR's pick of k, or the rerank depth."""
+    """Candidates for the later stages: k hits, or MMR's pick of k, or the rerank depth.
+    Dense, hybrid and MMR need the query `vector`; keyword and hybrid search `query`."""
     depth = options.candidates(k)
-    hits = first_stage(
-        conn, collection, query, vector, k=depth, filter_path=filter_path, options=options
-    )
+    if options.mode == "keyword":
+        hits = keyword_search(
+            conn, collection, query, k=depth, filter_path=filter_path, k1=options.k1, b=options.b
+        )
+    elif vector is None:
+        raise ValueError(f"{options.mode} search needs the query vector")
+    elif options.mode == "dense":
+        hits = dense_search(
+            conn, collection, vector, k=depth, filter_path=filter_path, ef_search=options.ef_search
+        )
+    else:
+        hits = hybrid_search(
+            conn, collection, query, vector, k=depth, filter_path=filter_path, fusion=options.fusion
+        )
     if options.mmr_lambda is not None:
         hits = mmr_select(conn, vector, hits, k=k, diversity_lambda=options.mmr_lambda)
     return hits
