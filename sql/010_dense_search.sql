@@ -10,67 +10,35 @@ CREATE OR REPLACE FUNCTION pgcontext.search(
     k integer DEFAULT 10,
     filter jsonpath DEFAULT NULL,
     ef_search integer DEFAULT 40
-) RETURNS TABLE (
-    chunk_id bigint,
-    document_id bigint,
-    source text,
-    title text,
-    score double precision,
-    text text,
-    "position" integer,
-    char_start integer,
-    char_end integer,
-    metadata jsonb
-)
+) RETURNS SETOF pgcontext.search_hit
 LANGUAGE plpgsql
 -- ef_search is set per call; this SET clause confines that change to the call.
 SET hnsw.ef_search = 40
 AS $fn$
 DECLARE
-    col record;
+    col pgcontext.collection;
+    model pgcontext.embedding_model;
     casted text;
     where_filter text := '';
     ids bigint[];
-    distances double precision[];
+    scores double precision[];
     old_iterative text := current_setting('hnsw.iterative_scan', true);
 BEGIN
-    SELECT c.id, c.vector_type, m.dimensions, m.name AS model_name INTO col
-    FROM pgcontext.collection c
-    JOIN pgcontext.embedding_model m ON m.id = c.model_id
-    WHERE c.name = collection_name;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'pgcontext.search: no collection named "%"', collection_name
-            USING ERRCODE = 'no_data_found',
-                  HINT = 'SELECT name FROM pgcontext.collection lists the collections.';
-    END IF;
-    IF k IS NULL OR k < 1 OR k > 1000 THEN
-        RAISE EXCEPTION 'pgcontext.search: k must be between 1 and 1000, not %', k
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF ef_search IS NULL OR ef_search < 1 OR ef_search > 1000 THEN
-        RAISE EXCEPTION 'pgcontext.search: ef_search must be between 1 and 1000, not %', ef_search
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF query_embedding IS NULL THEN
-        RAISE EXCEPTION 'pgcontext.search: query_embedding is NULL'
-            USING ERRCODE = 'null_value_not_allowed',
-                  HINT = 'Pass the query''s embedding, made with the collection''s model.';
-    END IF;
-    -- Cosine distance to a zero vector is NaN: every score would be NaN.
-    IF vector_norm(query_embedding) = 0 THEN
-        RAISE EXCEPTION 'pgcontext.search: query_embedding is all zeros: it has no direction'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF vector_dims(query_embedding) <> col.dimensions THEN
+    col := pgcontext._collection_named('pgcontext.search', collection_name);
+    PERFORM pgcontext._check_between('pgcontext.search', 'k', k, '1', '1000');
+    PERFORM pgcontext._check_between('pgcontext.search', 'ef_search', ef_search, '1', '1000');
+    PERFORM pgcontext._check_query_embedding('pgcontext.search', query_embedding);
+    SELECT * INTO model FROM pgcontext.embedding_model m WHERE m.id = col.model_id;
+    IF vector_dims(query_embedding) <> model.dimensions THEN
         RAISE EXCEPTION 'pgcontext.search: the query vector has % dimensions, collection "%" (model %) has %',
-            vector_dims(query_embedding), collection_name, col.model_name, col.dimensions
+            vector_dims(query_embedding), collection_name, model.name, model.dimensions
             USING ERRCODE = 'data_exception',
                   HINT = 'Embed the query with the collection''s own model.';
     END IF;
 
     -- The HNSW index returns at most ef_search rows: never ask for fewer than k.
     PERFORM set_config('hnsw.ef_search', greatest(ef_search, k)::text, true);
-    casted := format('%s(%s)', col.vector_type, col.dimensions);
+    casted := format('%s(%s)', col.vector_type, model.dimensions);
     IF filter IS NOT NULL THEN
         where_filter := ' AND c.metadata @@ $3';
         -- pgvector >= 0.8: keep scanning the index until k rows pass the filter.
@@ -84,11 +52,11 @@ BEGIN
     -- The literal collection id lets the planner match the collection's partial HNSW index,
     -- whose expression is the cast to the collection's own type and dimensions.
     EXECUTE format(
-        'SELECT array_agg(id ORDER BY d), array_agg(d ORDER BY d) FROM ('
+        'SELECT array_agg(id ORDER BY d), array_agg(1 - d ORDER BY d) FROM ('
         '  SELECT c.id, c.embedding::%1$s <=> $1::%1$s AS d FROM pgcontext.chunk c'
         '  WHERE c.collection_id = %2$s%3$s ORDER BY d LIMIT $2) hits',
         casted, col.id, where_filter)
-    INTO ids, distances
+    INTO ids, scores
     USING query_embedding, k, filter;
 
     IF old_iterative IS NOT NULL THEN
@@ -98,21 +66,15 @@ BEGIN
     -- Fewer than k rows: the index scan gave up early (a selective filter); scan exactly.
     IF coalesce(cardinality(ids), 0) < k THEN
         EXECUTE format(
-            'SELECT array_agg(id ORDER BY d), array_agg(d ORDER BY d) FROM ('
+            'SELECT array_agg(id ORDER BY d), array_agg(1 - d ORDER BY d) FROM ('
             '  SELECT c.id, c.embedding <=> $1 AS d FROM pgcontext.chunk c'
             '  WHERE c.collection_id = %1$s%2$s ORDER BY d LIMIT $2) hits',
             col.id, where_filter)
-        INTO ids, distances
+        INTO ids, scores
         USING query_embedding, k, filter;
     END IF;
 
-    RETURN QUERY
-    SELECT c.id, c.document_id, d.source, d.title, 1 - hit.distance, c.text,
-           c.position, c.char_start, c.char_end, c.metadata
-    FROM unnest(ids, distances) WITH ORDINALITY AS hit(id, distance, rank)
-    JOIN pgcontext.chunk c ON c.id = hit.id
-    JOIN pgcontext.document d ON d.id = c.document_id
-    ORDER BY hit.rank;
+    RETURN QUERY SELECT * FROM pgcontext._hits(ids, scores);
 END
 $fn$;
 

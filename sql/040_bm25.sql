@@ -54,40 +54,20 @@ CREATE OR REPLACE FUNCTION pgcontext.keyword_search(
     filter jsonpath DEFAULT NULL,
     k1 double precision DEFAULT 0.9,
     b double precision DEFAULT 0.4
-) RETURNS TABLE (
-    chunk_id bigint,
-    document_id bigint,
-    source text,
-    title text,
-    score double precision,
-    text text,
-    "position" integer,
-    char_start integer,
-    char_end integer,
-    metadata jsonb
-)
+) RETURNS SETOF pgcontext.search_hit
 LANGUAGE plpgsql STABLE
 AS $fn$
 DECLARE
-    col record;
+    col pgcontext.collection;
+    n bigint;  -- chunks in the collection; bigint as before, so idf stays numeric
+    avglen double precision;
     terms tsquery;
+    ids bigint[];
+    scores double precision[];
 BEGIN
-    SELECT c.id, c.text_search_config, coalesce(s.chunks, 0) AS n,
-           CASE WHEN coalesce(s.chunks, 0) > 0 THEN s.tokens::double precision / s.chunks
-                ELSE 1 END AS avglen
-    INTO col
-    FROM pgcontext.collection c LEFT JOIN pgcontext.collection_stats s ON s.collection_id = c.id
-    WHERE c.name = collection_name;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'pgcontext.keyword_search: no collection named "%"', collection_name
-            USING ERRCODE = 'no_data_found';
-    END IF;
-    IF k IS NULL OR k < 1 OR k > 1000 THEN
-        RAISE EXCEPTION 'pgcontext.keyword_search: k must be between 1 and 1000, not %', k
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    -- The limits of pgcontext.limits. NaN sorts above every number in PostgreSQL,
-    -- so NOT BETWEEN refuses it too.
+    col := pgcontext._collection_named('pgcontext.keyword_search', collection_name);
+    PERFORM pgcontext._check_between('pgcontext.keyword_search', 'k', k, '1', '1000');
+    -- The limits of pgcontext.limits.
     IF query IS NULL THEN
         RAISE EXCEPTION 'pgcontext.keyword_search: query is NULL'
             USING ERRCODE = 'null_value_not_allowed';
@@ -96,13 +76,13 @@ BEGIN
         RAISE EXCEPTION 'pgcontext.keyword_search: the query has % characters, more than 10000',
             length(query) USING ERRCODE = 'program_limit_exceeded';
     END IF;
-    IF k1 IS NULL OR NOT k1 BETWEEN 0 AND 100 THEN
-        RAISE EXCEPTION 'pgcontext.keyword_search: k1 must be between 0 and 100, not %', k1
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF b IS NULL OR NOT b BETWEEN 0 AND 1 THEN
-        RAISE EXCEPTION 'pgcontext.keyword_search: b must be between 0 and 1, not %', b
-            USING ERRCODE = 'invalid_parameter_value';
+    PERFORM pgcontext._check_between('pgcontext.keyword_search', 'k1', k1, '0', '100');
+    PERFORM pgcontext._check_between('pgcontext.keyword_search', 'b', b, '0', '1');
+    SELECT s.chunks, s.tokens::double precision / s.chunks INTO n, avglen
+    FROM pgcontext.collection_stats s WHERE s.collection_id = col.id AND s.chunks > 0;
+    IF NOT FOUND THEN  -- an empty collection: SELECT INTO has set both to NULL
+        n := 0;
+        avglen := 1;
     END IF;
     -- Any query term may match (OR): BM25 ranks, the index only finds candidates.
     terms := nullif(replace(plainto_tsquery(col.text_search_config, query)::text, '&', '|'), '')
@@ -110,12 +90,11 @@ BEGIN
     IF terms IS NULL THEN
         RETURN;  -- only stop words
     END IF;
-    RETURN QUERY
     WITH query_terms AS (
         SELECT DISTINCT l.lexeme FROM unnest(to_tsvector(col.text_search_config, query)) AS l
     ), stats AS MATERIALIZED (  -- once, not once per candidate
         SELECT q.lexeme,
-               ln(1 + (col.n - t.chunks + 0.5) / (t.chunks + 0.5)) AS idf
+               ln(1 + (n - t.chunks + 0.5) / (t.chunks + 0.5)) AS idf
         FROM query_terms q JOIN pgcontext.term_stats t
           ON t.collection_id = col.id AND t.term = q.lexeme
     ), scored AS (
@@ -124,7 +103,7 @@ BEGIN
         CROSS JOIN LATERAL (
             -- One pass over the candidate's lexemes gives both tf and the chunk's length.
             SELECT sum(st.idf * u.tf * (k1 + 1)
-                       / (u.tf + k1 * (1 - b + b * u.len / col.avglen))) AS bm25
+                       / (u.tf + k1 * (1 - b + b * u.len / avglen))) AS bm25
             FROM (SELECT l.lexeme, coalesce(cardinality(l.positions), 1) AS tf,
                          sum(coalesce(cardinality(l.positions), 1)) OVER () AS len
                   FROM unnest(c.tsv) AS l) u
@@ -135,11 +114,9 @@ BEGIN
         ORDER BY x.bm25 DESC, c.id
         LIMIT k
     )
-    SELECT c.id, c.document_id, d.source, d.title, s.bm25, c.text, c.position,
-           c.char_start, c.char_end, c.metadata
-    FROM scored s
-    JOIN pgcontext.chunk c ON c.id = s.id
-    JOIN pgcontext.document d ON d.id = c.document_id
-    ORDER BY s.bm25 DESC, c.id;
+    SELECT array_agg(s.id ORDER BY s.bm25 DESC, s.id), array_agg(s.bm25 ORDER BY s.bm25 DESC, s.id)
+    INTO ids, scores
+    FROM scored s;
+    RETURN QUERY SELECT * FROM pgcontext._hits(ids, scores);
 END
 $fn$;

@@ -7,19 +7,13 @@
 
 CREATE OR REPLACE FUNCTION pgcontext.similar_to_chunk(
     chunk bigint, k integer DEFAULT 10, filter jsonpath DEFAULT NULL
-) RETURNS TABLE (
-    chunk_id bigint, document_id bigint, source text, title text, score double precision,
-    text text, "position" integer, char_start integer, char_end integer, metadata jsonb
-)
+) RETURNS SETOF pgcontext.search_hit
 LANGUAGE plpgsql
 AS $fn$
 DECLARE
     origin record;
 BEGIN
-    IF k IS NULL OR k < 1 OR k > 1000 THEN
-        RAISE EXCEPTION 'pgcontext.similar_to_chunk: k must be between 1 and 1000, not %', k
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM pgcontext._check_between('pgcontext.similar_to_chunk', 'k', k, '1', '1000');
     SELECT c.embedding, k2.name INTO origin
     FROM pgcontext.chunk c JOIN pgcontext.collection k2 ON k2.id = c.collection_id
     WHERE c.id = chunk;
@@ -38,20 +32,14 @@ $fn$;
 CREATE OR REPLACE FUNCTION pgcontext.similar_to_document(
     collection_name text, document_source text, k integer DEFAULT 10,
     filter jsonpath DEFAULT NULL
-) RETURNS TABLE (
-    chunk_id bigint, document_id bigint, source text, title text, score double precision,
-    text text, "position" integer, char_start integer, char_end integer, metadata jsonb
-)
+) RETURNS SETOF pgcontext.search_hit
 LANGUAGE plpgsql
 AS $fn$
 DECLARE
     doc_id bigint;
     centroid vector;
 BEGIN
-    IF k IS NULL OR k < 1 OR k > 1000 THEN
-        RAISE EXCEPTION 'pgcontext.similar_to_document: k must be between 1 and 1000, not %', k
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM pgcontext._check_between('pgcontext.similar_to_document', 'k', k, '1', '1000');
     SELECT d.id, avg(c.embedding) INTO doc_id, centroid
     FROM pgcontext.document d
     JOIN pgcontext.collection k2 ON k2.id = d.collection_id AND k2.name = collection_name

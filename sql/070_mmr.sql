@@ -34,23 +34,10 @@ DECLARE
     score double precision;
     similarity double precision;
 BEGIN
-    IF k IS NULL OR k < 1 OR k > 1000 THEN
-        RAISE EXCEPTION 'pgcontext.mmr: k must be between 1 and 1000, not %', k
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF query_embedding IS NULL THEN
-        RAISE EXCEPTION 'pgcontext.mmr: query_embedding is NULL'
-            USING ERRCODE = 'null_value_not_allowed';
-    END IF;
+    PERFORM pgcontext._check_between('pgcontext.mmr', 'k', k, '1', '1000');
     -- As pgcontext.search: with no direction, every relevance would be NaN (read as 0).
-    IF vector_norm(query_embedding) = 0 THEN
-        RAISE EXCEPTION 'pgcontext.mmr: query_embedding is all zeros: it has no direction'
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
-    IF lambda IS NULL OR lambda < 0 OR lambda > 1 THEN
-        RAISE EXCEPTION 'pgcontext.mmr: lambda must be between 0 and 1, not %', lambda
-            USING ERRCODE = 'invalid_parameter_value';
-    END IF;
+    PERFORM pgcontext._check_query_embedding('pgcontext.mmr', query_embedding);
+    PERFORM pgcontext._check_between('pgcontext.mmr', 'lambda', lambda, '0', '1');
     -- The first occurrence of each id, in input order; ids that are not chunks are skipped.
     SELECT array_agg(c.id ORDER BY u.ord), array_agg(c.embedding ORDER BY u.ord)
     INTO ids, vectors

@@ -1,9 +1,10 @@
-"""Every default limit of pgcontext, in one place, and the predicates that enforce them.
+"""Every default and limit of pgcontext, in one place, and the predicates that enforce them.
 
-Search requests: the SQL functions (sql/010, 040, 050) refuse the same values with their own
+Search requests: the SQL functions (sql/005-070) refuse the same values with their own
 exceptions, so psql users get the same rules; tests/integration/test_search_limits.py holds
 the two together. Each limit sits well above real use and below what PostgreSQL can evaluate
-(a jsonpath or tsquery of ~15,000 terms exceeds its stack depth).
+(a jsonpath or tsquery of ~15,000 terms exceeds its stack depth). The SQL functions' DEFAULTs
+are the search defaults below: tests/integration/test_sql_defaults.py holds those together.
 
 Stored values (pgcontext.ingest.values applies them per record): a value is accepted only if
 it comes back exactly from jsonb (or its int4/vector column) and the export's JSON.
@@ -22,6 +23,20 @@ from typing import Any
 import numpy as np
 
 from pgcontext.errors import ConfigError, QueryError
+
+# --- search defaults (the SQL functions' DEFAULTs) ---------------------------------------
+DEFAULT_K = 10
+DEFAULT_EF_SEARCH = 40  # HNSW candidates per dense search (pgvector's default)
+# Hybrid's dense side searches at least `candidates` deep anyway, so its ef_search default
+# is the default candidates.
+DEFAULT_HYBRID_EF_SEARCH = 100
+DEFAULT_K1 = 0.9  # Anserini's BM25 defaults, the usual BEIR baseline
+DEFAULT_B = 0.4
+DEFAULT_RRF_K = 60  # Cormack et al.'s k for reciprocal rank fusion
+DEFAULT_DENSE_WEIGHT = 1.0
+DEFAULT_KEYWORD_WEIGHT = 1.0
+DEFAULT_CANDIDATES = 100  # hybrid search: candidates per side
+DEFAULT_MMR_LAMBDA = 0.5  # pgcontext.mmr: relevance and diversity weighed alike
 
 # --- search requests ---------------------------------------------------------------------
 MAX_K = 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 from alembic.autogenerate import compare_metadata
@@ -183,3 +184,116 @@ def test_a_job_queued_before_document_versions_is_applied_after_the_upgrade(
         left = conn.execute("SELECT count(*) FROM pgcontext.queued_document").fetchone()
     assert rows == [("a", "queued update"), ("b", "queued new")]
     assert left == (0,)  # the finished job no longer lists its documents
+
+
+# Functions allowed more than one signature (an overload is what CREATE OR REPLACE leaves
+# behind when an argument list changes): none.
+OVERLOADS_ALLOWED: set[str] = set()
+
+
+def test_no_function_has_more_than_one_signature(db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT p.proname, string_agg(p.oid::regprocedure::text, '; ') FROM pg_proc p"
+            " WHERE p.pronamespace = 'pgcontext'::regnamespace"
+            " GROUP BY p.proname HAVING count(*) > 1"
+        ).fetchall()
+    assert {name: signatures for name, signatures in rows if name not in OVERLOADS_ALLOWED} == {}
+
+
+SEARCH_CALLS = {
+    "search": "SELECT * FROM pgcontext.search('c', %(v)s::vector, 3)",
+    "keyword_search": "SELECT * FROM pgcontext.keyword_search('c', 'cat garden', 3)",
+    "hybrid_search": "SELECT * FROM pgcontext.hybrid_search('c', 'cat garden', %(v)s::vector, 3,"
+    " NULL, 100, 60, 1, 1, 100)",
+    "similar_to_chunk": "SELECT * FROM pgcontext.similar_to_chunk("
+    "(SELECT min(id) FROM pgcontext.chunk), 2)",
+    "similar_to_document": "SELECT * FROM pgcontext.similar_to_document('c', 'a', 2)",
+    "mmr": "SELECT * FROM pgcontext.mmr(%(v)s::vector,"
+    " ARRAY(SELECT id FROM pgcontext.chunk ORDER BY id), 2, 0.5)",
+}
+
+
+def search_results(db_url: str) -> dict[str, list[tuple[Any, ...]]]:
+    vector = str([1.0] + [0.5] * 15)
+    with psycopg.connect(db_url) as conn:
+        return {
+            name: conn.execute(query, {"v": vector}).fetchall()
+            for name, query in SEARCH_CALLS.items()
+        }
+
+
+def search_hit_type(db_url: str) -> str | None:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT to_regtype('pgcontext.search_hit')::text").fetchone()
+    assert row is not None
+    return row[0]  # type: ignore[no-any-return]
+
+
+def test_search_functions_downgrade_to_their_0005_shape_and_come_back(
+    store: Store, db_url: str
+) -> None:
+    store.ingest(
+        "c",
+        [
+            SourceDocument("a", None, "The cat sat on the mat.", {}),
+            SourceDocument("b", None, "A dog chased the cat around the garden.", {}),
+            SourceDocument("c", None, "Databases store rows.", {}),
+        ],
+    )
+    store.close()
+    at_head = search_results(db_url)
+    assert all(at_head.values())
+    migrate.downgrade(db_url, "0005")
+    assert search_hit_type(db_url) is None
+    assert not {f for f in functions(db_url) if f.startswith("_")}  # the helpers are gone
+    # The functions as 0005 had them answer the same calls with the same rows.
+    assert search_results(db_url) == at_head
+    migrate.upgrade(db_url)
+    assert search_hit_type(db_url) == "pgcontext.search_hit"
+    assert search_results(db_url) == at_head
+
+
+def schema_facts(url: str) -> set[tuple[str, ...]]:
+    """The CHECK constraints, column defaults and generated columns of schema pgcontext, as
+    PostgreSQL prints them (so two spellings of one expression compare equal)."""
+    with psycopg.connect(url) as conn:
+        checks = conn.execute(
+            "SELECT 'check', conrelid::regclass::text, conname, pg_get_constraintdef(oid)"
+            " FROM pg_constraint WHERE connamespace = 'pgcontext'::regnamespace"
+            " AND contype = 'c'"
+        ).fetchall()
+        columns = conn.execute(
+            "SELECT 'column', table_name::text, column_name::text,"
+            " coalesce(column_default::text, ''), coalesce(generation_expression::text, '')"
+            " FROM information_schema.columns WHERE table_schema = 'pgcontext'"
+            " AND (column_default IS NOT NULL OR generation_expression IS NOT NULL)"
+            " AND table_name <> 'alembic_version'"
+        ).fetchall()
+    return set(checks) | set(columns)
+
+
+def test_models_have_the_check_constraints_and_defaults_of_the_migrations(db_url: str) -> None:
+    """alembic's comparison skips CHECK constraints and server defaults: a database made from
+    the models alone must have the same ones as the migrated database."""
+    parts = urlsplit(db_url)
+    name = parts.path.lstrip("/") + "_models"  # beside this test's own database
+    models_db = parts._replace(path=f"/{name}").geturl()
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        with psycopg.connect(models_db, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION vector")
+            conn.execute("CREATE SCHEMA pgcontext")
+        engine = sqlalchemy_engine(models_db)
+        try:
+            Base.metadata.create_all(engine)
+        finally:
+            engine.dispose()
+        from_models, migrated = schema_facts(models_db), schema_facts(db_url)
+        assert len(migrated) > 30  # 14 CHECK constraints, 25 defaults, 1 generated column
+        assert (from_models - migrated, migrated - from_models) == (set(), set())
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}"')

@@ -43,8 +43,18 @@ class Base(DeclarativeBase):
 DOCUMENT_VERSION_SEQ = Sequence("document_version_seq", metadata=Base.metadata)
 
 
+def _checks(table: str, **checks: str) -> tuple[CheckConstraint, ...]:
+    """CHECK constraints named as PostgreSQL names a column's own: <table>_<column>_check."""
+    return tuple(CheckConstraint(sql, name=f"{table}_{key}_check") for key, sql in checks.items())
+
+
 def _created() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def _collection_ref(*, primary_key: bool = False) -> Mapped[int]:
+    """The collection a row belongs to: it goes when its collection is dropped."""
+    return mapped_column(ForeignKey("collection.id", ondelete="CASCADE"), primary_key=primary_key)
 
 
 class EmbeddingModel(Base):
@@ -53,9 +63,12 @@ class EmbeddingModel(Base):
     __tablename__ = "embedding_model"
     __table_args__ = (
         UniqueConstraint("name", "revision", name="embedding_model_name_revision_key"),
-        CheckConstraint("dimensions BETWEEN 1 AND 16000", name="embedding_model_dimensions_check"),
-        CheckConstraint("distance IN ('cosine')", name="embedding_model_distance_check"),
-        CheckConstraint("max_tokens > 0", name="embedding_model_max_tokens_check"),
+        *_checks(
+            "embedding_model",
+            dimensions="dimensions BETWEEN 1 AND 16000",
+            distance="distance IN ('cosine')",
+            max_tokens="max_tokens > 0",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, Identity(always=True), primary_key=True)
@@ -75,16 +88,14 @@ class Collection(Base):
     __tablename__ = "collection"
     __table_args__ = (
         UniqueConstraint("name", name="collection_name_key"),
-        CheckConstraint("name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'", name="collection_name_check"),
-        CheckConstraint("chunk_tokens >= 8", name="collection_chunk_tokens_check"),
-        CheckConstraint("chunk_overlap >= 0", name="collection_chunk_overlap_check"),
-        CheckConstraint(
-            "vector_type IN ('vector', 'halfvec')", name="collection_vector_type_check"
-        ),
-        CheckConstraint("hnsw_m BETWEEN 2 AND 100", name="collection_hnsw_m_check"),
-        CheckConstraint(
-            "hnsw_ef_construction BETWEEN 4 AND 1000",
-            name="collection_hnsw_ef_construction_check",
+        *_checks(
+            "collection",
+            name="name ~ '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'",
+            chunk_tokens="chunk_tokens >= 8",
+            chunk_overlap="chunk_overlap >= 0",
+            vector_type="vector_type IN ('vector', 'halfvec')",
+            hnsw_m="hnsw_m BETWEEN 2 AND 100",
+            hnsw_ef_construction="hnsw_ef_construction BETWEEN 4 AND 1000",
         ),
     )
 
@@ -116,7 +127,7 @@ class Document(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id", ondelete="CASCADE"))
+    collection_id: Mapped[int] = _collection_ref()
     tenant_id: Mapped[str | None] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(Text)
@@ -142,15 +153,18 @@ class Chunk(Base):
     __tablename__ = "chunk"
     __table_args__ = (
         UniqueConstraint("document_id", "position", name="chunk_document_position_key"),
-        CheckConstraint("position >= 0", name="chunk_position_check"),
-        CheckConstraint("token_count >= 0", name="chunk_token_count_check"),
-        CheckConstraint("char_start >= 0 AND char_end >= char_start", name="chunk_span_check"),
+        *_checks(
+            "chunk",
+            position="position >= 0",
+            token_count="token_count >= 0",
+            span="char_start >= 0 AND char_end >= char_start",
+        ),
         Index("chunk_collection_idx", "collection_id"),
         Index("chunk_tsv_idx", "tsv", postgresql_using="gin"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id", ondelete="CASCADE"))
+    collection_id: Mapped[int] = _collection_ref()
     document_id: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"))
     tenant_id: Mapped[str | None] = mapped_column(Text)
     position: Mapped[int] = mapped_column(Integer)
@@ -183,10 +197,11 @@ class IngestJob(Base):
 
     __tablename__ = "ingest_queue"
     __table_args__ = (
-        CheckConstraint(
-            "status IN ('queued', 'running', 'done', 'failed')", name="ingest_queue_status_check"
+        *_checks(
+            "ingest_queue",
+            status="status IN ('queued', 'running', 'done', 'failed')",
+            max_attempts="max_attempts >= 1",
         ),
-        CheckConstraint("max_attempts >= 1", name="ingest_queue_max_attempts_check"),
         Index(
             "ingest_queue_claim_idx",
             "run_after",
@@ -197,7 +212,7 @@ class IngestJob(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
-    collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id", ondelete="CASCADE"))
+    collection_id: Mapped[int] = _collection_ref()
     source: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=sql_text("'{}'::jsonb"))
     status: Mapped[str] = mapped_column(Text, server_default=sql_text("'queued'"))
@@ -219,9 +234,7 @@ class DocumentTombstone(Base):
 
     __tablename__ = "document_tombstone"
 
-    collection_id: Mapped[int] = mapped_column(
-        ForeignKey("collection.id", ondelete="CASCADE"), primary_key=True
-    )
+    collection_id: Mapped[int] = _collection_ref(primary_key=True)
     source: Mapped[str] = mapped_column(Text, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger)
     deleted_at: Mapped[datetime] = _created()
@@ -236,7 +249,7 @@ class QueuedDocument(Base):
     job_id: Mapped[int] = mapped_column(
         ForeignKey("ingest_queue.id", ondelete="CASCADE"), primary_key=True
     )
-    collection_id: Mapped[int] = mapped_column(ForeignKey("collection.id", ondelete="CASCADE"))
+    collection_id: Mapped[int] = _collection_ref()
     source: Mapped[str] = mapped_column(Text, primary_key=True)
     content_hash: Mapped[str] = mapped_column(Text)
     version: Mapped[int] = mapped_column(BigInteger)
@@ -247,9 +260,7 @@ class CollectionStats(Base):
 
     __tablename__ = "collection_stats"
 
-    collection_id: Mapped[int] = mapped_column(
-        ForeignKey("collection.id", ondelete="CASCADE"), primary_key=True
-    )
+    collection_id: Mapped[int] = _collection_ref(primary_key=True)
     chunks: Mapped[int] = mapped_column(BigInteger, server_default=sql_text("0"))
     tokens: Mapped[int] = mapped_column(BigInteger, server_default=sql_text("0"))
 
@@ -259,9 +270,7 @@ class TermStats(Base):
 
     __tablename__ = "term_stats"
 
-    collection_id: Mapped[int] = mapped_column(
-        ForeignKey("collection.id", ondelete="CASCADE"), primary_key=True
-    )
+    collection_id: Mapped[int] = _collection_ref(primary_key=True)
     term: Mapped[str] = mapped_column(Text, primary_key=True)
     chunks: Mapped[int] = mapped_column(Integer)
 

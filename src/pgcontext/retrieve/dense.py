@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
-
-from pgcontext.limits import check_query_vector
-from pgcontext.retrieve.hit import Hit
-
-Conn = psycopg.Connection[Any]
-
-DEFAULT_EF_SEARCH = 40
+from pgcontext.limits import DEFAULT_EF_SEARCH as DEFAULT_EF_SEARCH  # store.py, cli.py
+from pgcontext.limits import DEFAULT_K, check_query_vector
+from pgcontext.retrieve.hit import Conn, Hit, fetch_hits
 
 
 def dense_search(
@@ -20,34 +14,14 @@ def dense_search(
     collection: str,
     query_vector: Any,
     *,
-    k: int = 10,
+    k: int = DEFAULT_K,
     filter_path: str | None = None,
     ef_search: int = DEFAULT_EF_SEARCH,
 ) -> list[Hit]:
     """The k chunks nearest to `query_vector` (cosine), best first."""
     vector = check_query_vector(query_vector)
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            "SELECT * FROM pgcontext.search(%s, %s, %s, %s::jsonpath, %s)",
-            (collection, vector, k, filter_path, ef_search),
-        ).fetchall()
-    return hits_from_rows(rows)
-
-
-def hits_from_rows(rows: list[dict[str, Any]]) -> list[Hit]:
-    """Rows of any pgcontext search function (they share one result shape) as Hits."""
-    return [
-        Hit(
-            chunk_id=row["chunk_id"],
-            document_id=row["document_id"],
-            source=row["source"],
-            title=row["title"],
-            score=float(row["score"]),
-            text=row["text"],
-            position=row["position"],
-            char_start=row["char_start"],
-            char_end=row["char_end"],
-            metadata=row["metadata"],
-        )
-        for row in rows
-    ]
+    return fetch_hits(
+        conn,
+        "SELECT * FROM pgcontext.search(%s, %s, %s, %s::jsonpath, %s)",
+        (collection, vector, k, filter_path, ef_search),
+    )

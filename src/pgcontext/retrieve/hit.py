@@ -1,9 +1,14 @@
-"""The row a search returns: one chunk with its document and score."""
+"""The row a search returns (pgcontext.search_hit): one chunk with its document and score."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, LiteralString
+
+import psycopg
+from psycopg.rows import class_row
+
+Conn = psycopg.Connection[Any]
 
 
 @dataclass(frozen=True)
@@ -33,3 +38,9 @@ class Hit:
             "position": self.position,
             "span": [self.char_start, self.char_end],
         }
+
+
+def fetch_hits(conn: Conn, query: LiteralString, params: tuple[Any, ...]) -> list[Hit]:
+    """The rows of `query`, a call of a search function (all return search_hit), as Hits."""
+    with conn.cursor(row_factory=class_row(Hit)) as cur:
+        return cur.execute(query, params).fetchall()

@@ -6,11 +6,16 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
-
 from pgcontext.errors import ConfigError
 from pgcontext.limits import (
+    DEFAULT_B,
+    DEFAULT_CANDIDATES,
+    DEFAULT_DENSE_WEIGHT,
+    DEFAULT_HYBRID_EF_SEARCH,
+    DEFAULT_K,
+    DEFAULT_K1,
+    DEFAULT_KEYWORD_WEIGHT,
+    DEFAULT_RRF_K,
     MAX_CANDIDATES,
     MAX_WEIGHT,
     RRF_K_RANGE,
@@ -19,20 +24,17 @@ from pgcontext.limits import (
     check_query,
     check_query_vector,
 )
-from pgcontext.retrieve.dense import hits_from_rows
-from pgcontext.retrieve.hit import Hit
-
-Conn = psycopg.Connection[Any]
+from pgcontext.retrieve.hit import Conn, Hit, fetch_hits
 
 
 @dataclass(frozen=True)
 class Fusion:
     """How the two lists are fused: RRF's k, each side's weight, candidates per side."""
 
-    rrf_k: int = 60
-    dense_weight: float = 1.0
-    keyword_weight: float = 1.0
-    candidates: int = 100
+    rrf_k: int = DEFAULT_RRF_K
+    dense_weight: float = DEFAULT_DENSE_WEIGHT
+    keyword_weight: float = DEFAULT_KEYWORD_WEIGHT
+    candidates: int = DEFAULT_CANDIDATES
 
     def __post_init__(self) -> None:
         # Frozen: each checked number is stored back as the plain int or float SQL takes.
@@ -53,25 +55,36 @@ def hybrid_search(
     query: str,
     query_vector: Any,
     *,
-    k: int = 10,
+    k: int = DEFAULT_K,
     filter_path: str | None = None,
     fusion: Fusion = Fusion(),  # frozen, so one shared default is safe
+    ef_search: int = DEFAULT_HYBRID_EF_SEARCH,
+    k1: float = DEFAULT_K1,
+    b: float = DEFAULT_B,
 ) -> list[Hit]:
+    """The k chunks best by RRF of both lists, best first.
+
+    `ef_search` goes to the dense side (which searches at least `fusion.candidates` and k
+    deep in any case), `k1` and `b` to the BM25 side.
+    """
     check_query(query)
     vector = check_query_vector(query_vector)
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(
-            "SELECT * FROM pgcontext.hybrid_search(%s, %s, %s, %s, %s::jsonpath, %s, %s, %s, %s)",
-            (
-                collection,
-                query,
-                vector,
-                k,
-                filter_path,
-                fusion.candidates,
-                fusion.rrf_k,
-                fusion.dense_weight,
-                fusion.keyword_weight,
-            ),
-        ).fetchall()
-    return hits_from_rows(rows)
+    return fetch_hits(
+        conn,
+        "SELECT * FROM pgcontext.hybrid_search("
+        "%s, %s, %s, %s, %s::jsonpath, %s, %s, %s, %s, %s, %s, %s)",
+        (
+            collection,
+            query,
+            vector,
+            k,
+            filter_path,
+            fusion.candidates,
+            fusion.rrf_k,
+            fusion.dense_weight,
+            fusion.keyword_weight,
+            ef_search,
+            k1,
+            b,
+        ),
+    )

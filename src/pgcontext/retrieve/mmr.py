@@ -6,11 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import psycopg
 
-from pgcontext.retrieve.hit import Hit
-
-Conn = psycopg.Connection[Any]
+from pgcontext.retrieve.hit import Conn, Hit
 
 
 def mmr_select(

@@ -8,15 +8,16 @@ from functools import partial
 from pgcontext.errors import ConfigError
 from pgcontext.limits import (
     B_RANGE,
+    DEFAULT_B,
+    DEFAULT_EF_SEARCH,
+    DEFAULT_K1,
     K1_RANGE,
     MAX_EF_SEARCH,
     MAX_K,
     check_float,
     check_int,
 )
-from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH
 from pgcontext.retrieve.hybrid import Fusion
-from pgcontext.retrieve.keyword import DEFAULT_B, DEFAULT_K1
 from pgcontext.retrieve.rerank import RERANK_FUSIONS
 
 MODES = ("dense", "keyword", "hybrid")
