@@ -41,7 +41,16 @@ def retrieve(
         )
     else:
         hits = hybrid_search(
-            conn, collection, query, vector, k=depth, filter_path=filter_path, fusion=options.fusion
+            conn,
+            collection,
+            query,
+            vector,
+            k=depth,
+            filter_path=filter_path,
+            fusion=options.fusion,
+            ef_search=options.ef_search,
+            k1=options.k1,
+            b=options.b,
         )
     if options.mmr_lambda is not None:
         hits = mmr_select(conn, vector, hits, k=k, diversity_lambda=options.mmr_lambda)
