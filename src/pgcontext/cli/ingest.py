@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from pgcontext import CollectionSettings, JsonlFields, WorkerOptions, fan_out
 from pgcontext.cli.errors import fail
-from pgcontext.cli.options import check_paths_value, collection_option, json_option, shown
+from pgcontext.cli.options import (
+    check_paths_value,
+    collection_option,
+    json_option,
+    seconds,
+    shown,
+)
 from pgcontext.cli.progress import IngestProgress
 from pgcontext.cli.render import print_report
 from pgcontext.cli.session import open_store
@@ -58,11 +65,13 @@ from pgcontext.cli.signals import interrupt_on_signals, stop_on_signals
 )
 @click.option(
     "--enqueue",
+    "enqueue_only",
     is_flag=True,
     help="Only queue the work, for `pgcontext worker` processes (here or on other machines).",
 )
 @shown(
     "--job-size",
+    "job_documents",
     type=click.IntRange(1, 100_000),
     default=256,
     help="Most documents per queue job (one transaction each; jobs also end at ~256 chunks).",
@@ -78,7 +87,6 @@ from pgcontext.cli.signals import interrupt_on_signals, stop_on_signals
 def ingest(
     paths: tuple[str, ...],
     collection: str,
-    model: str | None,
     chunk_tokens: int | None,
     overlap: int | None,
     language: str | None,
@@ -86,12 +94,9 @@ def ingest(
     id_field: str | None,
     title_field: str | None,
     text_field: str | None,
-    prune: bool,
-    max_bytes: int,
-    enqueue: bool,
-    job_size: int,
     db_wait: float | None,
     as_json: bool,
+    **run: Any,
 ) -> None:
     """Read, chunk, embed and store documents: files, folders, JSONL/JSON, or - for stdin.
 
@@ -114,17 +119,9 @@ def ingest(
         )
         fields = JsonlFields(id=id_field, title=title_field, text=text_field)
         try:
+            # --model, --prune, --max-bytes, --enqueue and --job-size, as Store.ingest names them.
             report = store.ingest(
-                collection,
-                list(paths),
-                model=model,
-                settings=settings,
-                fields=fields,
-                prune=prune,
-                max_bytes=max_bytes,
-                progress=progress,
-                enqueue_only=enqueue,
-                job_documents=job_size,
+                collection, list(paths), settings=settings, fields=fields, progress=progress, **run
             )
         finally:
             progress.close()
@@ -141,17 +138,14 @@ def ingest(
     default=1,
     help="Worker processes (each loads the model; one per 2 cores is usually best).",
 )
-@shown(
+@seconds(
     "--lease",
-    type=click.FloatRange(1, 3600),
-    default=60,
-    help="Seconds a claimed job stays ours without a heartbeat before others may take it.",
+    1,
+    60,
+    "Seconds a claimed job stays ours without a heartbeat before others may take it.",
 )
-@shown(
-    "--backoff",
-    type=click.FloatRange(0, 3600),
-    default=5,
-    help="Seconds before the first retry of a failed job; doubles on each attempt.",
+@seconds(
+    "--backoff", 0, 5, "Seconds before the first retry of a failed job; doubles on each attempt."
 )
 @click.option(
     "--batch-size",

@@ -37,6 +37,11 @@ def shown(*names: str, help: str, **kwargs: Any) -> Callable[[F], F]:
     return click.option(*names, show_default=True, help=help, **kwargs)
 
 
+def seconds(flag: str, low: float, default: float, help: str) -> Callable[[F], F]:
+    """A number of seconds, at most an hour, whose default the help shows."""
+    return shown(flag, type=click.FloatRange(low, 3600), default=default, help=help)
+
+
 def stacked(*options: Callable[[F], F]) -> Callable[[F], F]:
     """Several options as one decorator, in the order given."""
 

@@ -37,17 +37,7 @@ from pgcontext.cli.session import open_store
 @filter_option
 @search_options
 @json_option
-def search(
-    query: str,
-    collection: str,
-    k: int,
-    filter_: dict[str, Any] | None,
-    mode: str,
-    mmr: float | None,
-    rerank: bool,
-    ef_search: int,
-    as_json: bool,
-) -> None:
+def search(query: str, collection: str, filter_: Any, as_json: bool, **search: Any) -> None:
     """Find the chunks that best match QUERY (hybrid dense + BM25 by default).
 
     The query is embedded with the collection's own model. Scores depend on the mode:
@@ -55,16 +45,8 @@ def search(
     reciprocal rank fusion of the cross-encoder's order with the first stage's (--rerank).
     """
     with open_store() as store:
-        hits = store.search(
-            query=query,
-            collection=collection,
-            k=k,
-            filter=filter_,
-            mode=mode,
-            mmr=mmr,
-            rerank=rerank,
-            ef_search=ef_search,
-        )
+        # -k, --mode, --mmr, --rerank and --ef-search are named as Store.search's keywords.
+        hits = store.search(query=query, collection=collection, filter=filter_, **search)
     if as_json:
         print_json([hit.as_json() for hit in hits])
     else:
