@@ -7,9 +7,23 @@
 ...     result.messages                   # [{"role": "system", ...}, {"role": "user", ...}]
 
 Everything a face (the `pgcontext` command, a server) needs is exported here, and a face
-imports nothing else but `pgcontext.errors`: besides the Store and its types, `__all__`
-holds what faces need (settings, option ranges and defaults, input checks, redaction,
-evaluation, worker fan-out).
+imports nothing else but `pgcontext.errors`. Besides the Store (`AsyncStore` for asyncio)
+and its types (`CollectionInfo`: a collection's model and settings; `Answer`: a chat model's
+answer with the context and citations it came from):
+
+- `Settings`, `known_secrets`: the PGCONTEXT_* settings, and the secret values they hold.
+- `redact_url`, `redact_secrets`, `RedactingFilter`: secrets out of printed and logged lines.
+- `MAX_K`, `MAX_EF_SEARCH`, `BUDGET_RANGE`, `MAX_ANSWER_TOKENS`, `DEFAULT_*`, `MODES`,
+  `RERANK_DEPTH`: the ranges and defaults of request parameters, for option checks and help.
+- `check_query`, `check_paths`, `parse_filter_json`, `compile_filter`: a request's inputs
+  checked before any model or database work (a face reports them as usage errors).
+- `Progress`: the callable `Store.ingest` and `Store.worker` report progress to.
+- `Worker`, `WorkerOptions`: a queue worker and its lease, backoff and stop rules;
+  `fan_out`: several worker processes under one parent that passes stop signals on.
+- `run_eval`, `EvalResult`, `EVAL_CONFIGURATIONS`: retrieval scored on a BEIR dataset;
+  `read_answer_records`, `score_answers`, `AnswerReport`: answers scored against references.
+- `pydoc_topics`: the Python language reference as documents (the demo's corpus).
+- `stop_embedded`, `serves_url`: the embedded server stopped, or recognised by its URL.
 """
 
 from pgcontext.aio import AsyncStore
