@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from pgcontext import DEFAULT_MODE
 from pgcontext.cli import main
 
 pytestmark = pytest.mark.model
@@ -158,7 +159,9 @@ def test_eval_reports_metrics_on_a_beir_dataset(run: Any, tmp_path: Path) -> Non
     result = run("eval", str(data), "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert (report["dataset"], report["mode"], report["queries"]) == ("tiny", "dense", 2)
+    # eval searches as `search` does by default (hybrid).
+    assert (report["dataset"], report["mode"], report["queries"]) == ("tiny", DEFAULT_MODE, 2)
+    assert DEFAULT_MODE == "hybrid"
     assert report["metrics"]["ndcg@10"] == pytest.approx(1.0)
     assert report["metrics"]["mrr@10"] == pytest.approx(1.0)
     assert set(report["metrics"]) >= {"ndcg@10", "recall@10", "recall@100", "mrr@10"}

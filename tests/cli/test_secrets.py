@@ -107,10 +107,10 @@ def test_llm_url_credentials_are_refused_unprinted(tmp_path: Path) -> None:
 def test_db_stop_leaves_an_external_database_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pgcontext.db import embedded
+    from pgcontext.cli import database
 
     stopped: list[Path] = []
-    monkeypatch.setattr(embedded, "stop_embedded", lambda home: stopped.append(home) or True)
+    monkeypatch.setattr(database, "stop_embedded", lambda home: stopped.append(home) or True)
     url = "postgresql://alice:Pa@ss:w0rdZ@db.example:5432/app"
     result = invoke(tmp_path, "db", "stop", PGCONTEXT_DATABASE_URL=url)
     assert result.exit_code == 1
@@ -126,10 +126,10 @@ def test_db_stop_leaves_an_external_database_alone(
 def test_db_stop_stops_the_embedded_server_named_by_its_own_url(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pgcontext.db import embedded
+    from pgcontext.cli import database
 
     stopped: list[Path] = []
-    monkeypatch.setattr(embedded, "stop_embedded", lambda home: stopped.append(home) or True)
+    monkeypatch.setattr(database, "stop_embedded", lambda home: stopped.append(home) or True)
     sockets = tmp_path / "run"
     sockets.mkdir()
     data = tmp_path / "home" / "pgdata"

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 
 from pgcontext import SourceDocument, Store
-from pgcontext.cli import _print_report
+from pgcontext.cli.render import print_report as _print_report
 from pgcontext.ingest.pipeline import IngestReport
 from pgcontext.ingest.worker import WorkerOptions
 from pgcontext.store import _collect_run

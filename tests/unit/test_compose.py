@@ -63,7 +63,7 @@ def test_compose_file_is_schema_valid() -> None:
     parsed.validate()
     parsed.validate_volumes()
     spec = parsed.to_spec()
-    assert set(spec.services or {}) == {"db", "init", "worker"}
+    assert set(spec.services or {}) == {"db", "init", "ingest", "worker"}
 
 
 def test_schema_validator_rejects_a_broken_file() -> None:
@@ -107,21 +107,23 @@ def test_database_service(compose: dict[str, Any]) -> None:
     assert env["POSTGRES_USER"] == env["POSTGRES_PASSWORD"] == env["POSTGRES_DB"] == "pgcontext"
 
 
-def test_worker_database_url_points_at_a_service(compose: dict[str, Any]) -> None:
-    worker = services(compose)["worker"]
-    url = urlsplit(worker["environment"]["PGCONTEXT_DATABASE_URL"])
+@pytest.mark.parametrize("name", ["init", "ingest", "worker"])
+def test_database_url_points_at_a_service(compose: dict[str, Any], name: str) -> None:
+    service = services(compose)[name]
+    url = urlsplit(service["environment"]["PGCONTEXT_DATABASE_URL"])
     assert url.hostname in services(compose)
     db_env = services(compose)[url.hostname]["environment"]
     assert url.username == db_env["POSTGRES_USER"]
     assert url.password == db_env["POSTGRES_PASSWORD"]
     assert url.path.lstrip("/") == db_env["POSTGRES_DB"]
-    assert worker["depends_on"][url.hostname]["condition"] == "service_healthy"
+    assert service["depends_on"][url.hostname]["condition"] == "service_healthy"
 
 
-def test_worker_mounts_data_read_only_and_a_model_cache(compose: dict[str, Any]) -> None:
-    worker = services(compose)["worker"]
-    assert "./data:/data:ro" in worker["volumes"]
-    assert named_volumes(worker), "the worker needs a named volume for the model cache"
+@pytest.mark.parametrize("name", ["ingest", "worker"])
+def test_model_users_keep_a_model_cache(compose: dict[str, Any], name: str) -> None:
+    service = services(compose)[name]
+    assert named_volumes(service), f"{name} needs a named volume for the model cache"
+    assert service["environment"]["HF_HOME"].startswith("/models/")
 
 
 def test_build_context_has_a_dockerfile(compose: dict[str, Any]) -> None:
@@ -172,3 +174,17 @@ def test_the_worker_works_the_queue_after_the_schema_is_made(compose: dict[str, 
     assert worker["command"] == ["worker"]
     assert worker["depends_on"]["init"]["condition"] == "service_completed_successfully"
     assert services(compose)["init"]["command"] == ["db", "upgrade"]
+
+
+def test_data_is_queued_into_docs_as_the_header_says(compose: dict[str, Any]) -> None:
+    """The header promises ./data ingested into "docs": the ingest service queues exactly
+    that (read-only), after the schema exists, and the worker embeds what it queued."""
+    header = COMPOSE_FILE.read_text(encoding="utf-8").split("services:")[0]
+    assert 'ingest of ./data into collection "docs"' in header
+    ingest = services(compose)["ingest"]
+    assert "./data:/data:ro" in ingest["volumes"]
+    command = ingest["command"]
+    assert command[:2] == ["ingest", "/data"] and "--enqueue" in command
+    assert command[command.index("--collection") + 1] == "docs"
+    assert ingest["depends_on"]["init"]["condition"] == "service_completed_successfully"
+    assert services(compose)["worker"]["command"] == ["worker"]  # works every queued job

@@ -1,4 +1,5 @@
-"""Progress of long work: a live bar on a terminal, a log line every few seconds otherwise."""
+"""Progress of long work: a live bar on a terminal, a log line every few seconds otherwise
+(INFO of this module's logger, shown without -v)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from pgcontext.ingest.pipeline import IngestReport
+from pgcontext import IngestReport
 
 log = logging.getLogger(__name__)
 

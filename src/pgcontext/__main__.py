@@ -1,0 +1,5 @@
+"""`python -m pgcontext`: the `pgcontext` command."""
+
+from pgcontext.cli import main
+
+main()
