@@ -210,10 +210,3 @@ def _positive(
     if not value > 0:  # NaN too
         raise ConfigError(f"{name}={raw!r} must be {positive}")
     return value
-
-
-def quiet_tokenizer_threads() -> None:
-    """For a command-line program, once at start (it is process-wide by nature, so a library
-    never does it): the tokenizers' thread pool is off, which would otherwise be re-created
-    after every fork with a warning per worker process."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

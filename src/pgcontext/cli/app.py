@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -24,6 +25,9 @@ def main(verbose: int) -> None:
     PGCONTEXT_HOME (started on first use, reused afterwards). Models load offline; set
     PGCONTEXT_MODEL to embed new collections with another sentence-transformers model.
     """
+    # Process-wide by nature, so the program sets it, never the library: the tokenizers'
+    # thread pool would be re-created after every fork, with a warning per worker process.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     secrets = known_secrets()
