@@ -530,7 +530,7 @@ def test_a_file_read_before_a_newer_ingest_of_it_completes_loses_to_it(
 ) -> None:
     """The CLI case: a.txt is read, b.html parses slowly, meanwhile a.txt changes and is
     ingested alone; the first run's job, queued after, must not bring the old text back."""
-    from pgcontext.ingest import sources
+    from pgcontext.ingest import files
 
     folder = tmp_path / "notes"
     folder.mkdir()
@@ -539,14 +539,14 @@ def test_a_file_read_before_a_newer_ingest_of_it_completes_loses_to_it(
     (folder / "b.html").write_text("<p>b says one</p>")
     store.ingest("c", [folder])
     a.write_text("a says two\n")
-    parse = sources.html_to_text
+    parse = files.html_to_text
 
     def slow_parse(html: str) -> Any:
         a.write_text("a says three\n")
         assert store.ingest("c", [a]).updated == 1
         return parse(html)
 
-    monkeypatch.setattr(sources, "html_to_text", slow_parse)
+    monkeypatch.setattr(files, "html_to_text", slow_parse)
     report = store.ingest("c", [folder])
     assert report.superseded == 1
     assert stored_texts(db_url)[a.as_posix()].startswith("a says three")
