@@ -32,7 +32,7 @@ from pgcontext.errors import (
     SourceError,
     TemplateError,
 )
-from pgcontext.ingest.pipeline import IngestReport
+from pgcontext.ingest.report import IngestReport
 from pgcontext.ingest.sources import JsonlFields, SourceDocument, SourceProblem
 from pgcontext.llm.answer import Answer, AnswerStream, ChatModel
 from pgcontext.llm.tokenizer import TokenCounter

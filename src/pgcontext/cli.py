@@ -19,7 +19,7 @@ import psycopg
 from pgcontext.catalog import CollectionSettings
 from pgcontext.config import Settings, known_secrets
 from pgcontext.errors import ModelLoadError, PgContextError
-from pgcontext.ingest.pipeline import IngestReport
+from pgcontext.ingest.report import IngestReport
 from pgcontext.ingest.sources import JsonlFields, check_paths
 from pgcontext.limits import (
     BUDGET_RANGE,

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from pgcontext.ingest.pipeline import IngestReport
+from pgcontext.ingest.report import IngestReport
 
 log = logging.getLogger(__name__)
 

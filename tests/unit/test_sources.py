@@ -1,4 +1,4 @@
-"""Tests of pgcontext.ingest.sources (and files, records): finding and reading documents, reporting bad input."""
+"""Tests of pgcontext.ingest.sources, files and records: finding and reading documents."""
 
 from __future__ import annotations
 

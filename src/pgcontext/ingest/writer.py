@@ -16,7 +16,7 @@ from pgcontext.catalog import CollectionInfo
 from pgcontext.embed.base import Vectors
 from pgcontext.errors import ChangedWhilePreparedError
 from pgcontext.ingest.chunking import Chunk
-from pgcontext.ingest.sources import SourceDocument
+from pgcontext.ingest.documents import SourceDocument
 
 Conn = psycopg.Connection[Any]
 
