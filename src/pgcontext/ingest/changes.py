@@ -66,13 +66,18 @@ def split_batch(
 
 
 def storable(
-    doc: SourceDocument, digest: Callable[[SourceDocument], str] | None = None
+    doc: SourceDocument,
+    digest: Callable[[SourceDocument], str] | None = None,
+    also: Callable[[SourceDocument], SourceProblem | None] | None = None,
 ) -> writer.HashedDocument | SourceProblem:
     """The document with its content hash (`digest`, or writer.content_hash), or the
-    problem that keeps it out of the database."""
+    problem that keeps it out of the database: its values, then the check `also`."""
     checked = check_storable(doc)
     if isinstance(checked, SourceProblem):
         return checked
+    problem = also(doc) if also is not None else None
+    if problem is not None:
+        return problem
     return writer.HashedDocument(doc, (digest or writer.content_hash)(doc))
 
 

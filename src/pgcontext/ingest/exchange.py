@@ -176,7 +176,7 @@ class Importer:
     size: int = 0
 
     def add(self, doc: SourceDocument) -> None:
-        checked = self._check(doc)
+        checked = storable(doc, _content_hash, self._chunks_problem)
         if isinstance(checked, SourceProblem):
             self.report.problems.append(checked)
             return
@@ -210,10 +210,9 @@ class Importer:
             written = writer.write_batch(conn, self.collection, prepared, self.ts_oid)
         return len(split.unchanged), prepared, written
 
-    def _check(self, doc: SourceDocument) -> writer.HashedDocument | SourceProblem:
-        hashed = storable(doc, _content_hash)
-        if isinstance(hashed, SourceProblem):
-            return hashed
+    def _chunks_problem(self, doc: SourceDocument) -> SourceProblem | None:
+        """What keeps a document's chunks out of this collection (checked before their
+        vectors are hashed)."""
         model = self.collection.model
         for chunk in doc.chunks:
             problem = _chunk_problem(chunk)
@@ -231,7 +230,7 @@ class Importer:
                     f"chunk {chunk.position}: embedded with {chunk.model}, but collection "
                     f"{self.collection.name!r} uses {model.name}@{model.revision}",
                 )
-        return hashed
+        return None
 
     def _prepared(self, hashed: writer.HashedDocument, version: int) -> writer.PreparedDocument:
         doc = hashed.document
