@@ -260,7 +260,7 @@ def chunk_attributes(chunk: Chunk) -> dict[str, Any]:
 
 
 def delete_missing(conn: Conn, collection_id: int, seen_sources: set[str]) -> list[str]:
-    """--prune: remove documents whose source was not seen in this run; returns their sources.
+    """prune: remove documents whose source was not seen in this run; returns their sources.
 
     Each leaves a tombstone, so work queued before the prune cannot bring it back.
     """
