@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgcontext import SourceDocument, Store
+from pgcontext import ConfigError, SourceDocument, Store
 from pgcontext.ingest import jobs
 from pgcontext.ingest.worker import WorkerOptions
 from tests.support.fake_embedder import FakeEmbedder
@@ -121,3 +121,10 @@ def test_backoff_doubles_with_each_attempt(store: Store, db_url: str, attempts: 
         ).fetchone()
     assert row is not None
     assert float(row[0]) == pytest.approx(10 * 2 ** (attempts - 1), abs=0.5)
+
+
+def test_prune_cannot_go_with_enqueue_only(store: Store) -> None:
+    with pytest.raises(ConfigError, match="prune needs the run to finish") as refused:
+        store.ingest("c", docs(1), prune=True, enqueue_only=True)
+    assert refused.value.parameter == "prune"  # the CLI names its flag
+    assert store.collections() == []  # refused before anything was created
