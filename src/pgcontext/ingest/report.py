@@ -23,6 +23,8 @@ WRITE_OUTCOMES = ("added", "updated", "unchanged", "superseded")
 class Outcome:
     """What processing some documents did: the unit of a job's result."""
 
+    problems: list[SourceProblem] = field(default_factory=list)
+    # What writing each document did (WRITE_OUTCOMES), then the chunks written, embedded.
     added: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -30,7 +32,6 @@ class Outcome:
     """Documents not written because newer state was stored (or deleted) meanwhile."""
     chunks_written: int = 0
     chunks_embedded: int = 0
-    problems: list[SourceProblem] = field(default_factory=list)
 
     def count(self, written: str) -> None:
         """One more document with this outcome of pgcontext.write_document."""

@@ -27,7 +27,7 @@ from pgcontext.embed.base import Embedder
 from pgcontext.errors import ConfigError, DatabaseUnavailableError
 from pgcontext.ingest import jobs, writer
 from pgcontext.ingest.documents import JsonlFields, SourceDocument, SourceProblem
-from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS, Awaited, enqueue_again, enqueue_items
+from pgcontext.ingest.enqueue import Awaited, enqueue_again, enqueue_items
 from pgcontext.ingest.exchange import Importer
 from pgcontext.ingest.outage import Outage
 from pgcontext.ingest.report import IngestReport, Outcome, Progress
@@ -69,15 +69,15 @@ class Ingestion:
         collection: str,
         sources: Iterable[str | Path] | Items,
         *,
-        model: str | None = None,
-        settings: CollectionSettings | None = None,
-        fields: JsonlFields | None = None,
-        prune: bool = False,
-        max_bytes: int = DEFAULT_MAX_BYTES,
-        progress: Progress | None = None,
-        enqueue_only: bool = False,
-        job_documents: int = DEFAULT_JOB_DOCUMENTS,
-        worker_options: WorkerOptions | None = None,
+        model: str | None,
+        settings: CollectionSettings | None,
+        fields: JsonlFields | None,
+        max_bytes: int,
+        prune: bool,
+        enqueue_only: bool,
+        job_documents: int,
+        worker_options: WorkerOptions | None,
+        progress: Progress | None,
     ) -> IngestReport:
         """Ingest paths (files, folders, "-") or SourceDocuments; creates the collection.
 
