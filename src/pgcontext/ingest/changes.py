@@ -27,13 +27,9 @@ class Split:
     states: dict[str, jobs.SourceState]
     unchanged: list[writer.HashedDocument] = field(default_factory=list)
     changed: list[writer.HashedDocument] = field(default_factory=list)
-    """New (nothing stored under the source) or changed: what needs writing."""
+    """New (`states[source].stored` is None) or changed: what needs writing."""
     superseded: list[writer.HashedDocument] = field(default_factory=list)
     """Only with versions: newer content (or a deletion) is stored already."""
-
-    @property
-    def new(self) -> list[writer.HashedDocument]:
-        return [h for h in self.changed if self.states[h.document.source].stored is None]
 
 
 def split_batch(

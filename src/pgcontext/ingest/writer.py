@@ -98,16 +98,6 @@ def stored_documents(
     return {source: StoredDocument(doc_id, digest, v) for source, doc_id, digest, v in rows}
 
 
-def deleted_versions(conn: Conn, collection_id: int, sources: Sequence[str]) -> dict[str, int]:
-    """The version of each source's deletion, for sources deleted and not written since."""
-    rows = conn.execute(
-        "SELECT source, version FROM pgcontext.document_tombstone"
-        " WHERE collection_id = %s AND source = ANY(%s)",
-        (collection_id, list(sources)),
-    ).fetchall()
-    return {source: int(version) for source, version in rows}
-
-
 def next_versions(conn: Conn, count: int) -> list[int]:
     """`count` new versions from the one sequence, in increasing order."""
     rows = conn.execute(
