@@ -266,6 +266,7 @@ def test_queuing_gives_up_after_db_wait_with_whole_jobs_queued(
     assert message.startswith("the database has been unreachable for ")
     assert "the most this run waits (1.5 s" in message
     assert "while queuing documents: the 2 jobs queued before it stay queued" in message
+    assert raised.value.parameter == "db_wait_seconds"  # the CLI names its flag
     server.start()
     with psycopg.connect(server.url) as conn:
         sizes = conn.execute(

@@ -86,7 +86,8 @@ def enqueue_items(
         raise DatabaseUnavailableError(
             f"{exc}; while queuing documents: the {done.jobs} jobs queued before it stay "
             "queued (`pgcontext worker --once` works them once the database is back), the "
-            "rest of the input was not queued: ingest it again then"
+            "rest of the input was not queued: ingest it again then",
+            parameter=exc.parameter,
         ) from exc
     return done
 

@@ -196,7 +196,8 @@ class Ingestion:
             raise DatabaseUnavailableError(
                 f"{exc}. The {written} documents written before the outage stay stored; "
                 "the rest of this run stays queued: `pgcontext worker --once` finishes it "
-                "once the database is back"
+                "once the database is back",
+                parameter=exc.parameter,
             ) from exc
 
     def _await_jobs(
