@@ -17,7 +17,7 @@ import json
 from alembic import op
 from sqlalchemy import text
 
-from pgcontext.ingest import queue, writer
+from pgcontext.ingest import jobs, writer
 
 revision = "0004"
 down_revision = "0003"
@@ -71,14 +71,14 @@ def _version_unfinished_jobs() -> None:
     documents: each document gets a version newer than every stored one, in job order,
     written into the payload and listed in queued_document, as an enqueue would have."""
     conn = op.get_bind()
-    jobs = conn.execute(
+    rows = conn.execute(
         text(
             "SELECT id, collection_id, payload FROM pgcontext.ingest_queue"
             " WHERE status IN ('queued', 'running') ORDER BY id"
         )
     ).fetchall()
-    for job_id, collection_id, payload in jobs:
-        documents = queue.decode_documents(payload)
+    for job_id, collection_id, payload in rows:
+        documents = jobs.decode_documents(payload)
         if not documents:
             continue
         versions = [

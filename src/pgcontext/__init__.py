@@ -58,7 +58,7 @@ from pgcontext.eval.answers import read_records as read_answer_records
 from pgcontext.eval.runner import ALL_CONFIGURATIONS as EVAL_CONFIGURATIONS
 from pgcontext.eval.runner import EvalResult, run_eval
 from pgcontext.ingest.fanout import fan_out
-from pgcontext.ingest.pipeline import IngestReport, Progress
+from pgcontext.ingest.report import IngestReport, Progress
 from pgcontext.ingest.sources import (
     JsonlFields,
     SourceDocument,

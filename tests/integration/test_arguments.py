@@ -214,7 +214,7 @@ def test_model_and_field_names_that_are_not_utf8_are_refused(store: Store) -> No
     with pytest.raises(ConfigError, match=r"model 'zebra\\udcff' is not valid UTF-8"):
         store.ingest("zoo", DOCS, model=NOT_UTF8)
     for field in ("id", "title", "text"):
-        with pytest.raises(ConfigError, match=rf"--{field}-field 'zebra\\udcff' is not valid"):
+        with pytest.raises(ConfigError, match=rf"fields.{field} 'zebra\\udcff' is not valid"):
             JsonlFields(**{field: NOT_UTF8})
     assert store.collections() == []
 

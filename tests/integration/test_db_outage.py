@@ -119,7 +119,7 @@ def test_ingest_gives_up_keeping_its_work_when_the_database_stays_away(
     assert ingest.returncode == 1, err.decode()
     last = err.decode().strip().splitlines()[-1]
     assert last.startswith("Error: the database has been unreachable for ")
-    assert "the most this run waits (2 s: ingest --db-wait" in last
+    assert "the most this run waits (2 s: --db-wait" in last
     assert "No such file or directory" in last  # what libpq says, not a pool timeout
     assert "pgcontext worker --once" in last
     assert "Traceback" not in err.decode()
@@ -266,6 +266,7 @@ def test_queuing_gives_up_after_db_wait_with_whole_jobs_queued(
     assert message.startswith("the database has been unreachable for ")
     assert "the most this run waits (1.5 s" in message
     assert "while queuing documents: the 2 jobs queued before it stay queued" in message
+    assert raised.value.parameter == "db_wait_seconds"  # the CLI names its flag
     server.start()
     with psycopg.connect(server.url) as conn:
         sizes = conn.execute(

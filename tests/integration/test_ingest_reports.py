@@ -8,9 +8,9 @@ import pytest
 
 from pgcontext import SourceDocument, Store
 from pgcontext.cli.render import print_report as _print_report
-from pgcontext.ingest.pipeline import IngestReport
+from pgcontext.ingest.report import IngestReport
+from pgcontext.ingest.run import _collect_run
 from pgcontext.ingest.worker import WorkerOptions
-from pgcontext.store import _collect_run
 from tests.support.fake_embedder import FakeEmbedder
 
 FAST = WorkerOptions(backoff_seconds=0.01, poll_seconds=0.02, lease_seconds=5)

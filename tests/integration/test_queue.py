@@ -7,8 +7,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgcontext import SourceDocument, Store
-from pgcontext.ingest import queue
+from pgcontext import ConfigError, SourceDocument, Store
+from pgcontext.ingest import jobs
 from pgcontext.ingest.worker import WorkerOptions
 from tests.support.fake_embedder import FakeEmbedder
 
@@ -22,7 +22,7 @@ def docs(n: int, prefix: str = "d") -> list[SourceDocument]:
     ]
 
 
-def jobs(db_url: str) -> list[dict[str, Any]]:
+def queue_rows(db_url: str) -> list[dict[str, Any]]:
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
             "SELECT id, status, attempts, last_error, run_after - created_at AS delay"
@@ -38,16 +38,16 @@ def test_enqueue_only_leaves_work_for_a_worker(store: Store, db_url: str) -> Non
     assert store.search("document", collection="c", k=5) == []
     worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
     assert worked.added == 10
-    assert {j["status"] for j in jobs(db_url)} == {"done"}
+    assert {j["status"] for j in queue_rows(db_url)} == {"done"}
     assert len(store.search("document", collection="c", k=20)) == 10
 
 
 def test_unchanged_documents_are_not_even_queued(store: Store, db_url: str) -> None:
     store.ingest("c", docs(6))
-    before = len(jobs(db_url))
+    before = len(queue_rows(db_url))
     report = store.ingest("c", docs(6))
     assert (report.unchanged, report.queued_jobs, report.chunks_written) == (6, 0, 0)
-    assert len(jobs(db_url)) == before
+    assert len(queue_rows(db_url)) == before
 
 
 def test_a_failing_embedder_is_retried_with_backoff(
@@ -58,7 +58,7 @@ def test_a_failing_embedder_is_retried_with_backoff(
     fake_embedder.fail_next = 2
     report = store.ingest("c", docs(1), worker_options=FAST)
     assert report.ok and report.added == 1
-    (job,) = jobs(db_url)
+    (job,) = queue_rows(db_url)
     assert (job["status"], job["attempts"]) == ("done", 3)
     assert "fake embedder failure" in job["error"]  # the last failure stays visible
 
@@ -71,7 +71,7 @@ def test_a_job_that_always_fails_ends_failed_and_can_be_retried(
     assert not report.ok
     assert {p.source for p in report.problems} == {"d0", "d1"}
     assert all("fake embedder failure" in p.reason for p in report.problems)
-    (job,) = jobs(db_url)
+    (job,) = queue_rows(db_url)
     assert (job["status"], job["attempts"]) == ("failed", 5)
     status = store.status()["queue"]
     assert status["failed"] == 1
@@ -80,30 +80,30 @@ def test_a_job_that_always_fails_ends_failed_and_can_be_retried(
     fake_embedder.fail_next = 0
     assert store.retry_failed("c") == 1
     store.work(WorkerOptions(once=True, poll_seconds=0.02))
-    assert jobs(db_url)[0]["status"] == "done"
+    assert queue_rows(db_url)[0]["status"] == "done"
     assert len(store.search("document", collection="c", k=10)) == 2
 
 
 def test_a_dead_workers_job_is_claimed_again_after_its_lease(store: Store, db_url: str) -> None:
     store.ingest("c", docs(4), enqueue_only=True)
     with psycopg.connect(db_url, autocommit=True) as conn:
-        (ghost_job,) = queue.claim(conn, "ghost", lease_seconds=0.2)
-        assert queue.claim(conn, "other") == []  # leased: nobody else may take it
+        (ghost_job,) = jobs.claim(conn, "ghost", lease_seconds=0.2)
+        assert jobs.claim(conn, "other") == []  # leased: nobody else may take it
     report = store.work(WorkerOptions(once=True, poll_seconds=0.05))
     assert report.added == 4
-    (job,) = jobs(db_url)
+    (job,) = queue_rows(db_url)
     assert (job["id"], job["status"], job["attempts"]) == (ghost_job.id, "done", 2)
     with psycopg.connect(db_url, autocommit=True) as conn:
         # The ghost comes back: its lease is gone, so it may not mark the job done.
-        assert not queue.finish(conn, ghost_job.id, "ghost", {})
+        assert not jobs.finish(conn, ghost_job.id, "ghost", {})
 
 
 def test_released_jobs_go_back_without_using_an_attempt(store: Store, db_url: str) -> None:
     store.ingest("c", docs(2), enqueue_only=True)
     with psycopg.connect(db_url, autocommit=True) as conn:
-        (job,) = queue.claim(conn, "w1")
-        assert queue.release(conn, "w1", [job.id]) == 1
-    (row,) = jobs(db_url)
+        (job,) = jobs.claim(conn, "w1")
+        assert jobs.release(conn, "w1", [job.id]) == 1
+    (row,) = queue_rows(db_url)
     assert (row["status"], row["attempts"]) == ("queued", 0)
 
 
@@ -113,11 +113,18 @@ def test_backoff_doubles_with_each_attempt(store: Store, db_url: str, attempts: 
     with psycopg.connect(db_url, autocommit=True) as conn:
         for _ in range(attempts):
             conn.execute("UPDATE pgcontext.ingest_queue SET run_after = now()")
-            (job,) = queue.claim(conn, "w")
-            status = queue.fail(conn, job.id, "w", "boom", backoff_seconds=10)
+            (job,) = jobs.claim(conn, "w")
+            status = jobs.fail(conn, job.id, "w", "boom", backoff_seconds=10)
             assert status == "queued"
         row = conn.execute(
             "SELECT extract(epoch FROM run_after - updated_at) FROM pgcontext.ingest_queue"
         ).fetchone()
     assert row is not None
     assert float(row[0]) == pytest.approx(10 * 2 ** (attempts - 1), abs=0.5)
+
+
+def test_prune_cannot_go_with_enqueue_only(store: Store) -> None:
+    with pytest.raises(ConfigError, match="prune needs the run to finish") as refused:
+        store.ingest("c", docs(1), prune=True, enqueue_only=True)
+    assert refused.value.parameter == "prune"  # the CLI names its flag
+    assert store.collections() == []  # refused before anything was created

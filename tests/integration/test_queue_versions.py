@@ -18,8 +18,9 @@ from psycopg.types.json import Jsonb
 
 from pgcontext import SourceDocument, Store
 from pgcontext.db.connection import configure
-from pgcontext.ingest import queue, writer
-from pgcontext.ingest.pipeline import BatchProcessor, IngestReport, Outcome
+from pgcontext.ingest import jobs, writer
+from pgcontext.ingest.pipeline import BatchProcessor
+from pgcontext.ingest.report import IngestReport, Outcome
 from pgcontext.ingest.worker import WorkerOptions
 from tests.support.fake_embedder import FakeEmbedder
 
@@ -109,7 +110,7 @@ def test_a_slow_worker_that_claimed_a_stale_job_loses_to_a_newer_write(
     info = store.collection("c")
     processor = BatchProcessor(info, fake_embedder)
     with connect(db_url) as slow:
-        (job,) = queue.claim(slow, "slow")
+        (job,) = jobs.claim(slow, "slow")
         prepared = processor.prepare(slow, job.documents, job.versions)  # embedded, not yet written
         assert len(prepared.documents) == 4
 
@@ -117,7 +118,7 @@ def test_a_slow_worker_that_claimed_a_stale_job_loses_to_a_newer_write(
         assert newer.added == 4
 
         def finish(outcome: Outcome) -> None:
-            assert queue.finish(slow, job.id, "slow", outcome.as_result())
+            assert jobs.finish(slow, job.id, "slow", outcome.as_result())
 
         ts_oid = writer.ts_config_oid(slow, info)
         outcome = processor.write(slow, prepared, ts_oid, finish)
@@ -133,7 +134,7 @@ def test_a_slow_worker_blocks_the_newer_write_and_the_newer_one_still_wins(
     processor = BatchProcessor(info, fake_embedder)
     newer: list[IngestReport] = []
     with connect(db_url, autocommit=False) as slow:
-        (job,) = queue.claim(slow, "slow")
+        (job,) = jobs.claim(slow, "slow")
         prepared = processor.prepare(slow, job.documents, job.versions)
         slow.commit()
         ts_oid = writer.ts_config_oid(slow, info)
@@ -147,7 +148,7 @@ def test_a_slow_worker_blocks_the_newer_write_and_the_newer_one_still_wins(
             )
             thread.start()
             time.sleep(0.5)
-            assert queue.finish(slow, job.id, "slow", {})
+            assert jobs.finish(slow, job.id, "slow", {})
 
         outcome = processor.write(slow, prepared, ts_oid, finish)
         slow.commit()
@@ -169,7 +170,7 @@ def test_a_document_changed_between_prepare_and_write_is_prepared_again_alone(
     info = store.collection("c")
     processor = BatchProcessor(info, fake_embedder)
     with connect(db_url) as conn:
-        older, newer = queue.claim(conn, "w", max_jobs=2)
+        older, newer = jobs.claim(conn, "w", max_jobs=2)
         ts_oid = writer.ts_config_oid(conn, info)
         prepared_newer = processor.prepare(conn, newer.documents, newer.versions)
         assert [p.chunks is None for p in prepared_newer.documents] == [False, True]
@@ -178,14 +179,14 @@ def test_a_document_changed_between_prepare_and_write_is_prepared_again_alone(
         assert outcome.updated == 1  # "y" is newer than the stored "x"
 
         def finish(_: Outcome) -> None:
-            assert queue.finish(conn, newer.id, "w", {})
+            assert jobs.finish(conn, newer.id, "w", {})
 
         # d0 changed under the prepared batch: it alone is prepared again, and the batch
         # is written in the same attempt (no failure, no backoff, no attempt spent).
         outcome = processor.write(conn, prepared_newer, ts_oid, finish)
         assert (outcome.added, outcome.updated, outcome.superseded) == (1, 1, 0)
         assert outcome.chunks_written == 2
-        assert queue.finish(conn, older.id, "w", {})
+        assert jobs.finish(conn, older.id, "w", {})
         row = conn.execute(
             "SELECT status, attempts FROM pgcontext.ingest_queue WHERE id = %s", (newer.id,)
         ).fetchone()
@@ -270,7 +271,7 @@ def test_a_run_waiting_on_a_crashed_runs_job_finishes_it(
     gated.gate.set()
     store.ingest("c", docs(5, "same"), enqueue_only=True)  # its process then died
     with psycopg.connect(db_url, autocommit=True) as conn:
-        (ghost,) = queue.claim(conn, "ghost", lease_seconds=0.3)
+        (ghost,) = jobs.claim(conn, "ghost", lease_seconds=0.3)
     report = store.ingest("c", docs(5, "same"), worker_options=FAST)
     # This run's worker wrote them (the dead run never will report): they count as added.
     assert (report.added, report.unchanged, report.queued_jobs, report.ok) == (5, 0, 0, True)
@@ -465,11 +466,11 @@ def test_each_document_is_hashed_checked_and_its_metadata_serialised_once(
 ) -> None:
     from psycopg.types import json as psycopg_json
 
-    from pgcontext.ingest import pipeline
+    from pgcontext.ingest import changes
 
     hashed: list[str] = []
     checked: list[str] = []
-    content_hash, check_storable = writer.content_hash, pipeline.check_storable
+    content_hash, check_storable = writer.content_hash, changes.check_storable
 
     def counting_hash(doc: SourceDocument) -> str:
         hashed.append(doc.source)
@@ -480,8 +481,7 @@ def test_each_document_is_hashed_checked_and_its_metadata_serialised_once(
         return check_storable(doc)
 
     monkeypatch.setattr(writer, "content_hash", counting_hash)
-    for module in ("pgcontext.ingest.pipeline", "pgcontext.ingest.enqueue"):
-        monkeypatch.setattr(f"{module}.check_storable", counting_check)
+    monkeypatch.setattr(changes, "check_storable", counting_check)  # the one place it is called
     metadata = {"k": "v"}
     serialised: list[Any] = []
 
@@ -540,7 +540,7 @@ def test_a_file_read_before_a_newer_ingest_of_it_completes_loses_to_it(
 ) -> None:
     """The CLI case: a.txt is read, b.html parses slowly, meanwhile a.txt changes and is
     ingested alone; the first run's job, queued after, must not bring the old text back."""
-    from pgcontext.ingest import sources
+    from pgcontext.ingest import files
 
     folder = tmp_path / "notes"
     folder.mkdir()
@@ -549,14 +549,14 @@ def test_a_file_read_before_a_newer_ingest_of_it_completes_loses_to_it(
     (folder / "b.html").write_text("<p>b says one</p>")
     store.ingest("c", [folder])
     a.write_text("a says two\n")
-    parse = sources.html_to_text
+    parse = files.html_to_text
 
     def slow_parse(html: str) -> Any:
         a.write_text("a says three\n")
         assert store.ingest("c", [a]).updated == 1
         return parse(html)
 
-    monkeypatch.setattr(sources, "html_to_text", slow_parse)
+    monkeypatch.setattr(files, "html_to_text", slow_parse)
     report = store.ingest("c", [folder])
     assert report.superseded == 1
     assert stored_texts(db_url)[a.as_posix()].startswith("a says three")

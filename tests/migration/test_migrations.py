@@ -15,7 +15,7 @@ from pgcontext.config import Settings
 from pgcontext.db import migrate
 from pgcontext.db.connection import sqlalchemy_engine
 from pgcontext.db.models import Base
-from pgcontext.ingest import queue
+from pgcontext.ingest import jobs
 from pgcontext.ingest.worker import WorkerOptions
 from tests.support.fake_embedder import FakeEmbedder
 
@@ -149,9 +149,9 @@ def test_the_queue_still_works_after_downgrading_document_versions(
     migrate.downgrade(db_url, "0003")
     queue_a_job_the_0003_way(db_url, collection_id, {"a": "text"})
     with psycopg.connect(db_url) as conn:
-        (job,) = queue.claim(conn, "w")
-        assert queue.finish(conn, job.id, "w", {"added": 1})
-        assert queue.fail(conn, job.id, "w", "gone") is None  # finished, not leased
+        (job,) = jobs.claim(conn, "w")
+        assert jobs.finish(conn, job.id, "w", {"added": 1})
+        assert jobs.fail(conn, job.id, "w", "gone") is None  # finished, not leased
         status = conn.execute(
             "SELECT status FROM pgcontext.ingest_queue WHERE id = %s", (job.id,)
         ).fetchone()

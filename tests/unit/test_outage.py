@@ -33,8 +33,11 @@ def test_waits_double_up_to_the_cap_and_the_bound_ends_it(
     # Capped at 10 s, and the last wait ends at the bound: 30 s from 98.0 (not from 100.0).
     assert waits == [1, 2, 4, 8, MAX_RETRY_WAIT_SECONDS, 3]
     assert outage.connect_timeout(60) == pytest.approx(0.1)
-    with pytest.raises(DatabaseUnavailableError, match=r"unreachable for 30 s.*closed the conn"):
+    with pytest.raises(
+        DatabaseUnavailableError, match=r"unreachable for 30 s.*closed the conn"
+    ) as refused:
         outage.retry_wait()
+    assert refused.value.parameter == "db_wait_seconds"  # the CLI names its flag
     lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert lines == ["database unavailable (server closed the connection); retrying for up to 30 s"]
 

@@ -1,4 +1,4 @@
-"""Tests of pgcontext.ingest.sources: finding and reading documents, reporting bad input."""
+"""Tests of pgcontext.ingest.sources, files and records: finding and reading documents."""
 
 from __future__ import annotations
 
@@ -198,8 +198,9 @@ class TestProblems:
         big.write_text("x" * 101, encoding="utf-8")
         problem = self._single_problem(big, good, max_bytes=100)
         assert problem.reason == (
-            "file is 101 bytes, over the limit of 100; split it or raise --max-bytes"
+            "file is 101 bytes, over the limit of 100; split it or raise max_bytes"
         )
+        assert problem.parameter == "max_bytes"  # the CLI names its flag
 
 
 FIFO_REASON = "not a regular file (FIFO); to read a stream, pipe it to stdin with -"
@@ -313,20 +314,20 @@ class TestLinksAndSpecialFiles:
         ]
 
     def test_a_file_that_became_a_fifo_is_not_opened_for_reading(self, tmp_path: Path) -> None:
-        from pgcontext.ingest import sources
+        from pgcontext.ingest import files
 
         fifo = tmp_path / "late.txt"
         os.mkfifo(fifo)
         result: list[Any] = []
         reader = threading.Thread(
-            target=lambda: result.append(sources._read_bytes(fifo, 100)), daemon=True
+            target=lambda: result.append(files.read_bytes(fifo, 100)), daemon=True
         )
         reader.start()
         reader.join(timeout=20)
         if reader.is_alive():
             os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-            pytest.fail("_read_bytes opened the FIFO and waited for a writer")
-        assert result == [SourceProblem(fifo.as_posix(), sources._not_regular(fifo.stat().st_mode))]
+            pytest.fail("read_bytes opened the FIFO and waited for a writer")
+        assert result == [SourceProblem(fifo.as_posix(), files.not_regular(fifo.stat().st_mode))]
 
 
 class TestJsonl:
@@ -394,7 +395,7 @@ class TestJsonl:
         assert by_line["2"] == "line 2: invalid JSON: Expecting value (column 26)"
         assert by_line["3"] == "record is a JSON array, not an object"
         assert by_line["4"] == (
-            "no text field: looked for text, content, body; name one with --text-field"
+            "no text field: looked for text, content, body; name one with fields.text"
         )
         assert by_line["5"] == "empty document, nothing to index"
         assert by_line["6"].startswith("duplicate id 'ok1', first used at")
@@ -407,8 +408,9 @@ class TestJsonl:
         path = _jsonl(tmp_path / "x.jsonl", {"text": "t"})
         problems = _read(path, fields=JsonlFields(text="passage"))[1]
         assert problems[0].reason == (
-            "no text field: looked for passage; name one with --text-field"
+            "no text field: looked for passage; name one with fields.text"
         )
+        assert problems[0].parameter == "fields.text"
 
     def test_file_without_records(self, tmp_path: Path, good: Path) -> None:
         path = tmp_path / "none.jsonl"

@@ -21,9 +21,9 @@ FLAGS = {
     "max_bytes": "--max-bytes",
     "job_documents": "--job-size",
     "db_wait_seconds": "--db-wait",
-    "id_field": "--id-field",
-    "title_field": "--title-field",
-    "text_field": "--text-field",
+    "fields.id": "--id-field",
+    "fields.title": "--title-field",
+    "fields.text": "--text-field",
     "chunk_tokens": "--chunk-tokens",
     "chunk_overlap": "--overlap",
     "text_search_config": "--language",
@@ -52,22 +52,26 @@ def _named(name: str) -> re.Pattern[str]:
 
 
 def user_message(exc: PgContextError) -> str:
-    """The error's message with the flags a user types for the API parameters it names.
+    """The error's message with the flags a user types for the API parameters it names."""
+    return with_flags(str(exc), exc.parameter)
+
+
+def with_flags(message: str, parameter: str | None) -> str:
+    """`message` with flags for the API parameters it names.
 
     The parameter at fault is named by its flag (at its first mention, or in front when the
     message does not mention it); other API names with an underscore (`enqueue_only`) are
     unambiguous and become their flags wherever they stand.
     """
-    message = str(exc)
     for name, flag in FLAGS.items():
-        if "_" in name and name != exc.parameter:
+        if "_" in name and name != parameter:
             message = _named(name).sub(flag, message)
-    if exc.parameter is None or exc.parameter not in FLAGS:
+    if parameter is None or parameter not in FLAGS:
         return message
-    flag = FLAGS[exc.parameter]
+    flag = FLAGS[parameter]
     if flag in message:
         return message
-    message, found = _named(exc.parameter).subn(flag, message, count=1)
+    message, found = _named(parameter).subn(flag, message, count=1)
     return message if found else f"{flag}: {message}"
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from pgcontext import Answer, ContextResult, EvalResult, Hit, IngestReport
+from pgcontext import Answer, ContextResult, EvalResult, Hit, IngestReport, SourceProblem
+from pgcontext.cli.errors import with_flags
 
 
 def print_json(data: Any) -> None:
@@ -21,7 +22,9 @@ def snippet(text: str, width: int = 160) -> str:
 
 def print_report(report: IngestReport, as_json: bool) -> None:
     if as_json:
-        print_json(report.as_json())
+        shown = report.as_json()
+        shown["problems"] = [{"source": p.source, "reason": _reason(p)} for p in report.problems]
+        print_json(shown)
         return
     click.echo(
         f"{report.collection}: {report.added} added, {report.updated} updated, "
@@ -40,7 +43,12 @@ def print_report(report: IngestReport, as_json: bool) -> None:
             " then `pgcontext worker --once` works them"
         )
     for problem in report.problems:
-        click.echo(f"  failed: {problem.source}: {problem.reason}", err=True)
+        click.echo(f"  failed: {problem.source}: {_reason(problem)}", err=True)
+
+
+def _reason(problem: SourceProblem) -> str:
+    """A problem's reason as the command line says it: the flag for an API parameter."""
+    return with_flags(problem.reason, problem.parameter)
 
 
 def print_hits(hits: list[Hit]) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pgcontext.errors import DatasetError
 from pgcontext.eval.beir import BeirDataset, load_beir
 from pgcontext.eval.metrics import evaluate, percentile
-from pgcontext.ingest.pipeline import IngestReport, Progress
+from pgcontext.ingest.report import IngestReport, Progress
 from pgcontext.ingest.sources import JsonlFields, iter_documents
 from pgcontext.retrieve.hybrid import Fusion
 from pgcontext.retrieve.options import DEFAULT_MODE, MODES, RERANK_DEPTH

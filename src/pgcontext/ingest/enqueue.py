@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -12,11 +12,12 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from pgcontext.errors import DatabaseUnavailableError
-from pgcontext.ingest import queue, writer
-from pgcontext.ingest.imports import Importer, group_chunks
+from pgcontext.ingest import jobs, writer
+from pgcontext.ingest.changes import check_types, split_batch, storable
+from pgcontext.ingest.documents import SourceDocument, SourceProblem
+from pgcontext.ingest.exchange import Importer, group_chunks
 from pgcontext.ingest.outage import Outage
-from pgcontext.ingest.pipeline import IngestReport, check_storable, check_types
-from pgcontext.ingest.sources import SourceDocument, SourceProblem
+from pgcontext.ingest.report import IngestReport
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,8 @@ def enqueue_items(
         raise DatabaseUnavailableError(
             f"{exc}; while queuing documents: the {done.jobs} jobs queued before it stay "
             "queued (`pgcontext worker --once` works them once the database is back), the "
-            "rest of the input was not queued: ingest it again then"
+            "rest of the input was not queued: ingest it again then",
+            parameter=exc.parameter,
         ) from exc
     return done
 
@@ -93,7 +95,7 @@ def enqueue_items(
 def enqueue_again(
     conn: Conn,
     collection_id: int,
-    documents: list[SourceDocument],
+    documents: Sequence[writer.HashedDocument],
     report: IngestReport,
     *,
     run_id: str,
@@ -104,7 +106,7 @@ def enqueue_again(
     failed for good, with the versions this run read them with."""
     done = Enqueued()
     for start in range(0, len(documents), job_documents):
-        unit = documents[start : start + job_documents]
+        unit = list(documents[start : start + job_documents])
         _tally(done, report, _queue_unit(collection_id, unit, run_id, max_attempts, conn))
     return done
 
@@ -113,58 +115,57 @@ Queued = tuple[int, int, dict[int, list[Awaited]]]
 
 
 def _tally(done: Enqueued, report: IngestReport, queued: Queued) -> None:
-    jobs, unchanged, waiting_on = queued
-    done.jobs += jobs
+    count, unchanged, waiting_on = queued
+    done.jobs += count
     report.unchanged += unchanged
     for job_id, documents in waiting_on.items():
         done.waiting_on.setdefault(job_id, []).extend(documents)
 
 
 def _queue_unit(
-    collection_id: int, unit: list[SourceDocument], run_id: str, max_attempts: int, conn: Conn
+    collection_id: int,
+    unit: list[writer.HashedDocument],
+    run_id: str,
+    max_attempts: int,
+    conn: Conn,
 ) -> Queued:
     """One job for the documents of `unit` that need one, in one transaction: (jobs queued,
     documents unchanged, jobs of other runs waited for with their documents)."""
     waiting_on: dict[int, list[Awaited]] = {}
     with conn.transaction():
-        queue.lock_collection(conn, collection_id)
+        jobs.lock_collection(conn, collection_id)
         changed, unchanged = _changed(conn, collection_id, unit, run_id, waiting_on)
-        jobs = queue.enqueue(
+        count = jobs.enqueue(
             conn, collection_id, [changed], run_id=run_id, max_attempts=max_attempts
         )
-    return jobs, unchanged, waiting_on
+    return count, unchanged, waiting_on
 
 
 def _changed(
     conn: Conn,
     collection_id: int,
-    unit: list[SourceDocument],
+    unit: list[writer.HashedDocument],
     run_id: str,
     waiting_on: dict[int, list[Awaited]],
 ) -> tuple[list[writer.HashedDocument], int]:
-    """The documents of `unit` that need a job, and how many are unchanged; the others are
-    waited for."""
-    states = queue.source_states(conn, collection_id, [d.source for d in unit])
+    """The documents of `unit` that need a job, and how many are unchanged; those an
+    unfinished job of another run carries, identical, are waited for."""
+    split = split_batch(conn, collection_id, unit)
     changed = []
-    unchanged = 0
-    for doc in unit:
-        hashed = writer.HashedDocument.of(doc)
-        digest = hashed.content_hash
-        state = states[doc.source]
+    unchanged = len(split.unchanged)
+    for hashed in split.changed:
+        state = split.states[hashed.document.source]
         pending = state.pending
-        if pending is not None and pending.content_hash == digest:
-            if pending.run_id == run_id:
-                unchanged += 1  # the same input twice in this run
-            else:
-                stored = state.stored.content_hash if state.stored else None
-                awaited = Awaited(doc, digest, stored)
-                waiting_on.setdefault(pending.job_id, []).append(awaited)
-        elif state.unchanged(digest):
-            unchanged += 1
-        else:
+        if pending is None or pending.content_hash != hashed.content_hash:
             # New, changed, or unchanged while an older job carries other content: then
             # the job only gives the stored document a newer version, and the older loses.
             changed.append(hashed)
+        elif pending.run_id == run_id:
+            unchanged += 1  # the same input twice in this run
+        else:
+            stored = state.stored.content_hash if state.stored else None
+            awaited = Awaited(hashed.document, hashed.content_hash, stored)
+            waiting_on.setdefault(pending.job_id, []).append(awaited)
     return changed, unchanged
 
 
@@ -188,22 +189,22 @@ def _units(
     seen: set[str],
     limits: tuple[int, int],
     importer: Importer,
-) -> Iterator[list[SourceDocument]]:
+) -> Iterator[list[writer.HashedDocument]]:
     max_documents, max_characters = limits
-    unit: list[SourceDocument] = []
+    unit: list[writer.HashedDocument] = []
     characters = 0
     for item in items:
         seen.add(item.source)
         if isinstance(item, SourceDocument) and item.chunks:
             importer.add(item)
             continue
-        checked = check_storable(item) if isinstance(item, SourceDocument) else item
+        checked = storable(item) if isinstance(item, SourceDocument) else item
         if isinstance(checked, SourceProblem):
             log.warning("skipped %s: %s", checked.source, checked.reason)
             report.problems.append(checked)
             continue
         unit.append(checked)
-        characters += len(checked.text)
+        characters += len(checked.document.text)
         if len(unit) >= max_documents or characters >= max_characters:
             yield unit
             unit, characters = [], 0

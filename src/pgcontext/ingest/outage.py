@@ -79,8 +79,9 @@ class Outage:
             if self.limit_seconds is not None and elapsed >= self.limit_seconds:
                 raise DatabaseUnavailableError(
                     f"the database has been unreachable for {elapsed:.0f} s, the most this "
-                    f"run waits ({self.limit_seconds:g} s: ingest --db-wait, or "
-                    f"PGCONTEXT_DB_WAIT_SECONDS): {self.reason}"
+                    f"run waits ({self.limit_seconds:g} s: db_wait_seconds, or "
+                    f"PGCONTEXT_DB_WAIT_SECONDS): {self.reason}",
+                    parameter="db_wait_seconds",
                 )
             wait = self._wait
             self._wait = min(self._wait * 2, MAX_RETRY_WAIT_SECONDS)

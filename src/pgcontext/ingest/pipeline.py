@@ -1,4 +1,4 @@
-"""One batch of documents → chunks → embeddings → rows, and the report of a whole run.
+"""One batch of documents → chunks → embeddings → rows.
 
 `BatchProcessor.prepare` does the model's work (outside any transaction); `write` stores a
 prepared batch in one transaction, together with whatever the caller commits with it (the
@@ -20,9 +20,10 @@ from pgcontext.catalog import CollectionInfo, require_model
 from pgcontext.embed.base import Embedder
 from pgcontext.errors import ChangedWhilePreparedError, PgContextError
 from pgcontext.ingest import writer
+from pgcontext.ingest.changes import split_batch, storable
 from pgcontext.ingest.chunking import Chunk, chunk_text
-from pgcontext.ingest.sources import PrecomputedChunk, SourceDocument, SourceProblem
-from pgcontext.ingest.values import check_json_value, check_text
+from pgcontext.ingest.documents import SourceDocument, SourceProblem
+from pgcontext.ingest.report import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -31,123 +32,6 @@ Conn = psycopg.Connection[Any]
 # Times a batch is written again after some of its documents changed under it; past that,
 # the job fails this attempt (ChangedWhilePreparedError) and is retried later.
 MAX_PREPARES = 3
-
-
-@dataclass
-class Outcome:
-    """What processing some documents did: the unit of a job's result."""
-
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    superseded: int = 0
-    """Documents not written because newer state was stored (or deleted) meanwhile."""
-    chunks_written: int = 0
-    chunks_embedded: int = 0
-    problems: list[SourceProblem] = field(default_factory=list)
-
-    def count(self, written: str) -> None:
-        """One more document with this outcome of pgcontext.write_document."""
-        if written not in ("added", "updated", "unchanged", "superseded"):
-            raise ValueError(f"unknown write outcome {written!r}")
-        setattr(self, written, getattr(self, written) + 1)
-
-    def count_written(
-        self, documents: Iterable[writer.PreparedDocument], written: Mapping[str, str]
-    ) -> None:
-        """Count each document by what writing it did (`written`, by source), and the
-        chunks of those added or updated."""
-        for item in documents:
-            result = written[item.document.source]
-            self.count(result)
-            if result in ("added", "updated") and item.chunks is not None:
-                self.chunks_written += len(item.chunks)
-
-    def as_result(self) -> dict[str, Any]:
-        return {
-            "added": self.added,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "superseded": self.superseded,
-            "chunks_written": self.chunks_written,
-            "chunks_embedded": self.chunks_embedded,
-            "problems": [[p.source, p.reason] for p in self.problems],
-        }
-
-    @classmethod
-    def from_result(cls, result: dict[str, Any]) -> Outcome:
-        return cls(
-            added=int(result.get("added", 0)),
-            updated=int(result.get("updated", 0)),
-            unchanged=int(result.get("unchanged", 0)),
-            superseded=int(result.get("superseded", 0)),
-            chunks_written=int(result.get("chunks_written", 0)),
-            chunks_embedded=int(result.get("chunks_embedded", 0)),
-            problems=[SourceProblem(s, r) for s, r in result.get("problems", [])],
-        )
-
-
-@dataclass
-class IngestReport:
-    """What an ingest run did; `problems` lists every input that could not be indexed."""
-
-    collection: str
-    added: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    superseded: int = 0
-    """Documents a newer run (or a prune) had replaced before this run's job got to them."""
-    removed: int = 0
-    chunks_written: int = 0
-    chunks_embedded: int = 0
-    problems: list[SourceProblem] = field(default_factory=list)
-    seconds: float = 0.0
-    prune_skipped: bool = False
-    queued_jobs: int = 0
-    failed_jobs: int = 0
-    """Jobs of this run that failed for good (`pgcontext retry` queues them again)."""
-    left_queued: int = 0
-    """Jobs queued and left to `pgcontext worker` processes (`--enqueue`)."""
-    expected_documents: int | None = None
-    """Documents this run will look at, once known: the denominator of progress and ETA."""
-
-    @property
-    def documents_seen(self) -> int:
-        return self.added + self.updated + self.unchanged + self.superseded + len(self.problems)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def add(self, outcome: Outcome) -> None:
-        self.added += outcome.added
-        self.updated += outcome.updated
-        self.unchanged += outcome.unchanged
-        self.superseded += outcome.superseded
-        self.chunks_written += outcome.chunks_written
-        self.chunks_embedded += outcome.chunks_embedded
-        self.problems.extend(outcome.problems)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "collection": self.collection,
-            "added": self.added,
-            "updated": self.updated,
-            "unchanged": self.unchanged,
-            "superseded": self.superseded,
-            "removed": self.removed,
-            "failed": len(self.problems),
-            "chunks_written": self.chunks_written,
-            "chunks_embedded": self.chunks_embedded,
-            "queued_jobs": self.queued_jobs,
-            "failed_jobs": self.failed_jobs,
-            "seconds": round(self.seconds, 3),
-            "prune_skipped": self.prune_skipped,
-            "problems": [{"source": p.source, "reason": p.reason} for p in self.problems],
-        }
-
-
-Progress = Callable[[IngestReport], None]
 
 
 @dataclass
@@ -185,33 +69,26 @@ class BatchProcessor:
         the others are checked and hashed here.
         """
         outcome = Outcome()
-        batch: list[tuple[SourceDocument, str]] = []
+        batch: list[writer.HashedDocument] = []
         for doc in _last_of_each_source(documents):
             digest = hashes.get(doc.source) if hashes else None
-            if digest is None:
-                checked = check_storable(doc)
-                if isinstance(checked, SourceProblem):
-                    outcome.problems.append(checked)
-                    continue
-                digest = writer.content_hash(doc)
-            batch.append((doc, digest))
-        sources = [d.source for d, _ in batch]
-        stored = writer.stored_documents(conn, self.collection.id, sources)
-        deleted = writer.deleted_versions(conn, self.collection.id, sources)
-        todo: list[tuple[SourceDocument, str]] = []
-        unchanged: list[writer.PreparedDocument] = []
-        for doc, digest in batch:
-            version = versions.get(doc.source, 0)
-            previous = stored.get(doc.source)
-            newest = max(deleted.get(doc.source, -1), previous.version if previous else -1)
-            if newest >= version:
-                outcome.superseded += 1  # the write would refuse it: spare the model
-            elif previous is not None and previous.content_hash == digest:
-                # Still written, to take the newer version: older queued jobs then lose.
-                unchanged.append(writer.PreparedDocument(doc, digest, None, None, version))
+            hashed = storable(doc) if digest is None else writer.HashedDocument(doc, digest)
+            if isinstance(hashed, SourceProblem):
+                outcome.problems.append(hashed)
             else:
-                todo.append((doc, digest))
-        replaced = [stored[doc.source].id for doc, _ in todo if doc.source in stored]
+                batch.append(hashed)
+        split = split_batch(conn, self.collection.id, batch, versions)
+        outcome.superseded += len(split.superseded)  # the write would refuse them: spare the model
+        # Still written, to take the newer version: older queued jobs then lose.
+        unchanged = [
+            writer.PreparedDocument(
+                h.document, h.content_hash, None, None, versions.get(h.document.source, 0)
+            )
+            for h in split.unchanged
+        ]
+        todo = [(h.document, h.content_hash) for h in split.changed]
+        stored = [split.states[doc.source].stored for doc, _ in todo]
+        replaced = [previous.id for previous in stored if previous is not None]
         with self._model_lock:
             chunked = self._chunk(todo, outcome)
         reusable = writer.reusable_embeddings(conn, replaced) if chunked else {}
@@ -364,50 +241,6 @@ def _embed_apart(
     if failed and not vectors:
         raise errors[0]
     return vectors, failed
-
-
-def check_types(item: object) -> SourceProblem | None:
-    """Why a document given to the Python API is not a SourceDocument of the declared
-    field types, or None: the dataclass does not check them, and one bad document must
-    not abort the run with a TypeError."""
-    if isinstance(item, SourceProblem):
-        return None
-    if not isinstance(item, SourceDocument):
-        return SourceProblem(repr(item)[:80], f"not a SourceDocument: {_typed(item)}")
-    source = item.source if isinstance(item.source, str) else repr(item.source)[:80]
-    for name, value, allowed, wanted in [
-        ("source", item.source, str, "a string"),
-        ("title", item.title, str | None, "a string or None"),
-        ("text", item.text, str, "a string"),
-        ("metadata", item.metadata, dict, "a dict"),
-        ("chunks", item.chunks, tuple, "a tuple of PrecomputedChunk"),
-    ]:
-        if not isinstance(value, allowed):
-            return SourceProblem(source, f"{name} must be {wanted}, not {_typed(value)}")
-    for chunk in item.chunks:
-        if not isinstance(chunk, PrecomputedChunk):
-            return SourceProblem(
-                source, f"chunks must be a tuple of PrecomputedChunk, not of {_typed(chunk)}"
-            )
-    return None
-
-
-def _typed(value: object) -> str:
-    return f"{type(value).__name__} {repr(value)[:60]}"
-
-
-def check_storable(doc: SourceDocument) -> SourceDocument | SourceProblem:
-    """Refuse what PostgreSQL cannot store or the export cannot give back (see values).
-
-    Checked here, per document, so that one bad value never fails a whole batch.
-    """
-    problem = (
-        check_text(doc.source, "source")
-        or (check_text(doc.title, "title") if doc.title is not None else None)
-        or check_text(doc.text, "text")
-        or check_json_value(doc.metadata)
-    )
-    return doc if problem is None else SourceProblem(doc.source, problem)
 
 
 def _last_of_each_source(batch: Iterable[SourceDocument]) -> list[SourceDocument]:

@@ -14,8 +14,8 @@ from typing import Any, TypeGuard
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from pgcontext.ingest.documents import SourceDocument, SourceProblem
 from pgcontext.ingest.outage import Outage, unavailable_reason
-from pgcontext.ingest.sources import SourceDocument, SourceProblem
 
 _NEXT = "SELECT nextval('pgcontext.document_version_seq')"
 

@@ -28,9 +28,10 @@ from psycopg_pool import ConnectionPool
 from pgcontext import catalog
 from pgcontext.catalog import CollectionInfo
 from pgcontext.embed.base import Embedder
-from pgcontext.ingest import queue, writer
+from pgcontext.ingest import jobs, writer
 from pgcontext.ingest.outage import Outage, unavailable_reason
-from pgcontext.ingest.pipeline import BatchProcessor, IngestReport, Outcome, PreparedBatch
+from pgcontext.ingest.pipeline import BatchProcessor, PreparedBatch
+from pgcontext.ingest.report import IngestReport, Outcome, Progress
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,8 @@ class LeaseLostError(Exception):
 
 @dataclass
 class WorkerOptions:
-    lease_seconds: float = queue.DEFAULT_LEASE_SECONDS
-    backoff_seconds: float = queue.DEFAULT_BACKOFF_SECONDS
+    lease_seconds: float = jobs.DEFAULT_LEASE_SECONDS
+    backoff_seconds: float = jobs.DEFAULT_BACKOFF_SECONDS
     poll_seconds: float = 1.0
     once: bool = False
     """Stop when no job is queued or running (for `run_id` and `job_ids`, if set) instead
@@ -63,7 +64,7 @@ class WorkerOptions:
 
 @dataclass
 class _Prepared:
-    job: queue.Job
+    job: jobs.Job
     processor: BatchProcessor
     batch: PreparedBatch
 
@@ -76,7 +77,7 @@ class Worker:
         pool: ConnectionPool,
         embedder_for: EmbedderFor,
         options: WorkerOptions | None = None,
-        progress: Callable[[IngestReport], None] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.pool = pool
         self.embedder_for = embedder_for
@@ -136,8 +137,8 @@ class Worker:
         while not self._stop.is_set():
             attempt = time.monotonic()
             try:
-                jobs = self._claim()
-                drained = not jobs and opts.once and self._drained()
+                claimed = self._claim()
+                drained = not claimed and opts.once and self._drained()
             except psycopg.OperationalError as exc:
                 # The server restarted or the network broke: the pool reconnects.
                 self._note_outage(exc, attempt)
@@ -146,17 +147,17 @@ class Worker:
             self._outage.end()
             if drained:
                 return
-            if not jobs:
+            if not claimed:
                 self._stop.wait(opts.poll_seconds)
                 continue
-            for job in jobs:
+            for job in claimed:
                 prepared = self._prepare(job)
                 if prepared is not None:
                     self._writes.put(prepared)
 
-    def _claim(self) -> list[queue.Job]:
+    def _claim(self) -> list[jobs.Job]:
         with self._connection() as conn:
-            jobs = queue.claim(
+            claimed = jobs.claim(
                 conn,
                 self.options.name,
                 lease_seconds=self.options.lease_seconds,
@@ -164,8 +165,8 @@ class Worker:
                 job_ids=self.options.job_ids,
             )
         with self._held_lock:
-            self._held.update(job.id for job in jobs)
-        return jobs
+            self._held.update(job.id for job in claimed)
+        return claimed
 
     def _drained(self) -> bool:
         """No job left that this worker could ever claim (queued, backed off, or leased)."""
@@ -182,7 +183,7 @@ class Worker:
             ).fetchone()
         return row is not None and row[0] == 0
 
-    def _prepare(self, job: queue.Job) -> _Prepared | None:
+    def _prepare(self, job: jobs.Job) -> _Prepared | None:
         try:
             _, processor, _ = self._collection(job.collection_id)
             with self._connection() as conn:
@@ -227,7 +228,7 @@ class Worker:
             result = {**outcome.as_result(), "worker": self.options.name}
             if self.options.helping_run is not None:
                 result["by_run"] = self.options.helping_run
-            if not queue.finish(conn, job.id, self.options.name, result):
+            if not jobs.finish(conn, job.id, self.options.name, result):
                 raise LeaseLostError(f"job {job.id} was taken over by another worker")
 
         try:
@@ -253,14 +254,14 @@ class Worker:
         if isinstance(exc, psycopg.OperationalError) and not self._outage.active:
             self._outage.begin(unavailable_reason(exc, self.pool), attempt_started)
 
-    def _fail(self, job: queue.Job, exc: Exception) -> None:
+    def _fail(self, job: jobs.Job, exc: Exception) -> None:
         error = f"{type(exc).__name__}: {exc}"
         log.warning(
             "job %d attempt %d/%d failed: %s", job.id, job.attempts, job.max_attempts, error
         )
         try:
             with self._connection() as conn:
-                status = queue.fail(
+                status = jobs.fail(
                     conn,
                     job.id,
                     self.options.name,
@@ -287,7 +288,7 @@ class Worker:
                 continue
             try:
                 with self._connection() as conn:
-                    queue.heartbeat(conn, self.options.name, held, self.options.lease_seconds)
+                    jobs.heartbeat(conn, self.options.name, held, self.options.lease_seconds)
             except psycopg.OperationalError as exc:
                 self._note_outage(exc)  # logged once, however many beats fail
             except psycopg.Error as exc:
@@ -301,6 +302,6 @@ class Worker:
             return
         try:
             with self._connection() as conn:
-                queue.release(conn, self.options.name, held)
+                jobs.release(conn, self.options.name, held)
         except psycopg.Error as exc:
             log.warning("could not release jobs %s (their leases will expire): %s", held, exc)

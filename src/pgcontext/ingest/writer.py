@@ -16,7 +16,7 @@ from pgcontext.catalog import CollectionInfo
 from pgcontext.embed.base import Vectors
 from pgcontext.errors import ChangedWhilePreparedError
 from pgcontext.ingest.chunking import Chunk
-from pgcontext.ingest.sources import SourceDocument
+from pgcontext.ingest.documents import SourceDocument
 
 Conn = psycopg.Connection[Any]
 
@@ -96,16 +96,6 @@ def stored_documents(
         (collection_id, list(sources)),
     ).fetchall()
     return {source: StoredDocument(doc_id, digest, v) for source, doc_id, digest, v in rows}
-
-
-def deleted_versions(conn: Conn, collection_id: int, sources: Sequence[str]) -> dict[str, int]:
-    """The version of each source's deletion, for sources deleted and not written since."""
-    rows = conn.execute(
-        "SELECT source, version FROM pgcontext.document_tombstone"
-        " WHERE collection_id = %s AND source = ANY(%s)",
-        (collection_id, list(sources)),
-    ).fetchall()
-    return {source: int(version) for source, version in rows}
 
 
 def next_versions(conn: Conn, count: int) -> list[int]:
@@ -260,7 +250,7 @@ def chunk_attributes(chunk: Chunk) -> dict[str, Any]:
 
 
 def delete_missing(conn: Conn, collection_id: int, seen_sources: set[str]) -> list[str]:
-    """--prune: remove documents whose source was not seen in this run; returns their sources.
+    """prune: remove documents whose source was not seen in this run; returns their sources.
 
     Each leaves a tombstone, so work queued before the prune cannot bring it back.
     """

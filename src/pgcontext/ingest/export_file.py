@@ -1,9 +1,6 @@
-"""`pgcontext export`: a collection's chunks as JSONL, the exact input of an import.
+"""Where an export goes: a file written whole or not at all, or a stream written through.
 
-Each line is one chunk with its embedding and everything needed to rebuild the document
-and to check the model on the way in: ingesting the file into another database restores
-the collection without running the model.
-
+What is written is the exchange format (ingest.exchange); this module only decides how.
 A file is written next to its target (through symbolic links) under a temporary name and
 renamed onto it only when complete, so a failed export leaves no file (or the previous one);
 a stream (or a FIFO or device named as the output) cannot be taken back, so a failure there
@@ -17,94 +14,20 @@ import os
 import re
 import secrets
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-import orjson
-import psycopg
-
-from pgcontext.catalog import CollectionInfo
 from pgcontext.errors import ExportError
 
-Conn = psycopg.Connection[Any]
+Write = Callable[[IO[bytes]], int]
+"""Writes the export to an open binary file; returns how many chunks."""
 
-_QUERY = """
-    SELECT c.id, d.source, d.title, d.metadata, c.position, c.text, c.char_start, c.char_end,
-           c.token_count, c.attributes ->> 'heading', c.embedding
-    FROM pgcontext.chunk c JOIN pgcontext.document d ON d.id = c.document_id
-    WHERE c.collection_id = %s
-    ORDER BY d.source, c.position
-"""
 _MAX_LINKS = 40  # as Linux's own limit on following symbolic links
 _DESCRIPTOR_FOLDER = re.compile(r"/proc/[^/]+/fd")
 
 
-def export_lines(conn: Conn, collection: CollectionInfo) -> Iterator[bytes]:
-    """One JSON line per chunk, documents in source order, chunks in position order."""
-    model = {
-        "name": collection.model.name,
-        "revision": collection.model.revision,
-        "dimensions": collection.model.dimensions,
-    }
-    # A named (server-side) cursor streams: a collection larger than memory exports fine.
-    with conn.transaction(), conn.cursor(name="pgcontext_export") as cur:
-        cur.itersize = 2000
-        cur.execute(_QUERY, (collection.id,))
-        for (
-            chunk_id,
-            source,
-            title,
-            metadata,
-            position,
-            text,
-            start,
-            end,
-            tokens,
-            heading,
-            embedding,
-        ) in cur:
-            record = {
-                "document": source,
-                "chunk_id": chunk_id,
-                "position": position,
-                "title": title,
-                "text": text,
-                "metadata": metadata,
-                "span": [start, end],
-                "token_count": tokens,
-                "heading": heading,
-                "model": model,
-                "embedding": embedding.to_numpy(),
-            }
-            try:
-                line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
-            except orjson.JSONEncodeError as exc:
-                # Only data stored before ingest refused such values can get here.
-                raise ExportError(
-                    f"collection {collection.name!r}: document {source!r}, chunk {position}"
-                    f" cannot be written as JSON ({exc}); its metadata holds a value ingest"
-                    " now refuses (see the limits of JSONL records in the README): ingest"
-                    " that document again with the value fixed"
-                ) from exc
-            yield line + b"\n"
-
-
-def write_export(conn: Conn, collection: CollectionInfo, out: IO[bytes]) -> int:
-    """Stream the export to `out`; returns the number of chunks written."""
-    count = 0
-    try:
-        for line in export_lines(conn, collection):
-            out.write(line)
-            count += 1
-    except ExportError as exc:
-        raise ExportError(
-            f"{exc}; the {count} lines written before it are an incomplete export: discard them"
-        ) from exc
-    return count
-
-
-def export_to_file(conn: Conn, collection: CollectionInfo, path: Path) -> int:
+def export_to_file(path: Path, write: Write) -> int:
     """Write the export to the file `path` names; returns the number of chunks.
 
     A regular file (new, or the one a chain of symbolic links ends at) is written whole or
@@ -114,7 +37,7 @@ def export_to_file(conn: Conn, collection: CollectionInfo, path: Path) -> int:
     """
     target = _final_target(path)
     if target is None:
-        return _export_to_stream(conn, collection, path)
+        return _export_to_stream(path, write)
     try:
         status: os.stat_result | None = os.lstat(target)
     except FileNotFoundError:
@@ -124,8 +47,8 @@ def export_to_file(conn: Conn, collection: CollectionInfo, path: Path) -> int:
     if status is not None and stat.S_ISDIR(status.st_mode):
         raise ExportError(f"cannot write {path}: it is a directory; name a file in it")
     if status is not None and not stat.S_ISREG(status.st_mode):
-        return _export_to_stream(conn, collection, target)
-    return _export_atomically(conn, collection, path, target, status)
+        return _export_to_stream(target, write)
+    return _export_atomically(path, target, status, write)
 
 
 def _final_target(path: Path) -> Path | None:
@@ -152,7 +75,7 @@ def _final_target(path: Path) -> Path | None:
     )
 
 
-def _export_to_stream(conn: Conn, collection: CollectionInfo, path: Path) -> int:
+def _export_to_stream(path: Path, write: Write) -> int:
     """Write through an existing FIFO or device (a FIFO waits for its reader)."""
     try:
         # O_APPEND: a descriptor's file opened by the shell with >> keeps what it had.
@@ -161,7 +84,7 @@ def _export_to_stream(conn: Conn, collection: CollectionInfo, path: Path) -> int
         raise ExportError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
         with os.fdopen(fd, "wb") as out:
-            return write_export(conn, collection, out)
+            return write(out)
     except OSError as exc:
         raise ExportError(
             f"cannot write {path}: {exc.strerror or exc}; it is not a regular file, so it "
@@ -170,11 +93,7 @@ def _export_to_stream(conn: Conn, collection: CollectionInfo, path: Path) -> int
 
 
 def _export_atomically(
-    conn: Conn,
-    collection: CollectionInfo,
-    path: Path,
-    target: Path,
-    existing: os.stat_result | None,
+    path: Path, target: Path, existing: os.stat_result | None, write: Write
 ) -> int:
     # A short name of our own: a valid long target name must not make it too long.
     temporary = target.with_name(f".pgcontext-export-{secrets.token_hex(4)}.tmp")
@@ -187,7 +106,7 @@ def _export_atomically(
         with os.fdopen(fd, "wb") as out:
             if existing is not None:
                 _keep_mode_and_owner(out.fileno(), existing)
-            count = write_export(conn, collection, out)
+            count = write(out)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, target)

@@ -1,4 +1,4 @@
-"""The ingest queue in Postgres: enqueue units of work, claim them, finish or fail them.
+"""The ingest queue's jobs in Postgres: enqueue units of work, claim them, finish or fail them.
 
 The state changes are SQL functions (sql/030_ingest_queue.sql); this module only calls
 them and (de)serialises the documents a job carries.
@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from pgcontext.ingest import writer
-from pgcontext.ingest.sources import SourceDocument
+from pgcontext.ingest.documents import SourceDocument
 
 Conn = psycopg.Connection[Any]
 
@@ -50,7 +50,7 @@ class QueuedVersion:
 
 @dataclass(frozen=True)
 class SourceState:
-    """What the database holds for one source, seen in one snapshot at enqueue."""
+    """What the database holds for one source, seen in one snapshot."""
 
     stored: writer.StoredDocument | None
     pending: QueuedVersion | None
@@ -58,6 +58,13 @@ class SourceState:
     (or deleted): the job that will decide the source's content unless newer work comes."""
     newest_unfinished: int | None
     """The newest version in any job not done (failed ones may be retried)."""
+    deleted: int | None = None
+    """The version of the source's deletion, if it was deleted and not written since."""
+
+    @property
+    def newest_written(self) -> int:
+        """The newest version stored or deleted (-1: none): older content loses to it."""
+        return max(self.deleted or -1, self.stored.version if self.stored else -1)
 
     def unchanged(self, content_hash: str) -> bool:
         """Stored with this content, and no unfinished job carries a newer version (which
@@ -131,7 +138,7 @@ def source_states(conn: Conn, collection_id: int, sources: Sequence[str]) -> dic
     a job that finishes meanwhile is seen either queued or stored, never neither)."""
     rows = conn.execute(
         """
-        SELECT s.source, d.id, d.content_hash, d.version,
+        SELECT s.source, d.id, d.content_hash, d.version, t.version,
                p.job_id, p.run_id, p.content_hash, p.version,
                (SELECT max(qd.version) FROM pgcontext.queued_document qd
                 JOIN pgcontext.ingest_queue q ON q.id = qd.job_id
@@ -152,10 +159,10 @@ def source_states(conn: Conn, collection_id: int, sources: Sequence[str]) -> dic
         {"c": collection_id, "sources": list(dict.fromkeys(sources))},
     ).fetchall()
     states = {}
-    for source, doc_id, digest, version, job_id, run_id, queued_digest, queued, newest in rows:
+    for source, doc_id, digest, version, deleted, *queued, newest in rows:
         stored = None if doc_id is None else writer.StoredDocument(doc_id, digest, version)
-        pending = None if job_id is None else QueuedVersion(job_id, run_id, queued_digest, queued)
-        states[source] = SourceState(stored, pending, newest)
+        pending = None if queued[0] is None else QueuedVersion(*queued)
+        states[source] = SourceState(stored, pending, newest, deleted)
     return states
 
 
@@ -223,19 +230,15 @@ def claim(
             "SELECT * FROM pgcontext.claim_ingest_jobs_among(%s, %s, %s, %s, %s)",
             (worker, max_jobs, lease_seconds, run_id, None if job_ids is None else list(job_ids)),
         ).fetchall()
-    return [
-        Job(
-            id=row["id"],
-            collection_id=row["collection_id"],
-            run_id=row["run_id"],
-            attempts=row["attempts"],
-            max_attempts=row["max_attempts"],
-            documents=decode_documents(row["payload"]),
-            versions=decode_versions(row["payload"]),
-            hashes=decode_hashes(row["payload"]),
-        )
-        for row in rows
-    ]
+    return [Job(*(row[c] for c in _JOB_COLUMNS), *_decode(row["payload"])) for row in rows]
+
+
+_JOB_COLUMNS = ("id", "collection_id", "run_id", "attempts", "max_attempts")
+
+
+def _decode(payload: dict[str, Any]) -> tuple[Any, ...]:
+    """The fields of a Job its payload holds: documents, versions, hashes."""
+    return decode_documents(payload), decode_versions(payload), decode_hashes(payload)
 
 
 def heartbeat(conn: Conn, worker: str, job_ids: Sequence[int], lease_seconds: float) -> int:
@@ -261,12 +264,12 @@ def fail(
     error: str,
     *,
     backoff_seconds: float = DEFAULT_BACKOFF_SECONDS,
-    permanent: bool = False,
 ) -> str | None:
-    """Record a failed attempt; returns the new status ('queued' to retry, or 'failed')."""
+    """Record a failed attempt; returns the new status ('queued' to retry, or 'failed' once
+    its attempts are spent)."""
     row = conn.execute(
-        "SELECT pgcontext.fail_ingest_job(%s, %s, %s, %s, %s)",
-        (job_id, worker, error, backoff_seconds, permanent),
+        "SELECT pgcontext.fail_ingest_job(%s, %s, %s, %s)",
+        (job_id, worker, error, backoff_seconds),
     ).fetchone()
     return None if row is None else row[0]
 
@@ -281,16 +284,6 @@ def release(conn: Conn, worker: str, job_ids: Sequence[int]) -> int:
 def retry_failed(conn: Conn, collection: str | None = None) -> int:
     row = conn.execute("SELECT pgcontext.retry_failed_ingest_jobs(%s)", (collection,)).fetchone()
     return int(row[0]) if row else 0
-
-
-def run_progress(conn: Conn, run_id: str) -> dict[str, int]:
-    """Job counts by status for one run."""
-    rows = conn.execute(
-        "SELECT status, count(*) FROM pgcontext.ingest_queue WHERE run_id = %s GROUP BY status",
-        (run_id,),
-    ).fetchall()
-    counts = {status: int(n) for status, n in rows}
-    return {s: counts.get(s, 0) for s in ("queued", "running", "done", "failed")}
 
 
 def run_results(conn: Conn, run_id: str) -> list[dict[str, Any]]:

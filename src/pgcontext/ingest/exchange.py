@@ -1,32 +1,128 @@
-"""Chunks that arrive with their embeddings: checked against the collection, written as is.
+"""The exchange format: a collection's chunks as JSONL lines, written by export, read back
+by import.
 
-No queue and no model: the work is parsing and COPY, done right where the input is read,
-in one transaction per batch like everything else.
+Each line is one chunk with its embedding and everything needed to rebuild the document
+and to check the model on the way in: ingesting the file into another database restores
+the collection without running the model. A line is read by ingest.records (a record with
+an `embedding`); consecutive chunks of one document are grouped here, checked against the
+collection and written as they are, with no queue and no model, one transaction a batch.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
+import orjson
 import psycopg
 from psycopg_pool import ConnectionPool
 
+from pgcontext import catalog
 from pgcontext.catalog import CollectionInfo
-from pgcontext.ingest import queue, writer
+from pgcontext.errors import ExportError
+from pgcontext.ingest import writer
+from pgcontext.ingest.changes import split_batch, storable
 from pgcontext.ingest.chunking import Chunk
+from pgcontext.ingest.documents import PrecomputedChunk, SourceDocument, SourceProblem
+from pgcontext.ingest.export_file import export_to_file
 from pgcontext.ingest.outage import Outage
-from pgcontext.ingest.pipeline import IngestReport, Outcome, check_storable
-from pgcontext.ingest.sources import PrecomputedChunk, SourceDocument, SourceProblem
+from pgcontext.ingest.report import IngestReport, Outcome
 from pgcontext.ingest.values import check_embedding, check_int4, check_text
 from pgcontext.limits import INT4_MAX
 
 Conn = psycopg.Connection[Any]
 Item = SourceDocument | SourceProblem
+
+_QUERY = """
+    SELECT c.id, d.source, d.title, d.metadata, c.position, c.text, c.char_start, c.char_end,
+           c.token_count, c.attributes ->> 'heading', c.embedding
+    FROM pgcontext.chunk c JOIN pgcontext.document d ON d.id = c.document_id
+    WHERE c.collection_id = %s
+    ORDER BY d.source, c.position
+"""
+
+
+def export(pool: ConnectionPool, collection: str, out: IO[bytes] | str | os.PathLike[str]) -> int:
+    """Write the collection's chunks to `out` (a stream, or a path: see export_file);
+    returns how many."""
+    with pool.connection() as conn:
+        info = catalog.get_collection(conn, collection)
+        if isinstance(out, str | os.PathLike):
+            return export_to_file(Path(out), partial(write_export, conn, info))
+        return write_export(conn, info, out)
+
+
+def export_lines(conn: Conn, collection: CollectionInfo) -> Iterator[bytes]:
+    """One JSON line per chunk, documents in source order, chunks in position order."""
+    model = {
+        "name": collection.model.name,
+        "revision": collection.model.revision,
+        "dimensions": collection.model.dimensions,
+    }
+    # A named (server-side) cursor streams: a collection larger than memory exports fine.
+    with conn.transaction(), conn.cursor(name="pgcontext_export") as cur:
+        cur.itersize = 2000
+        cur.execute(_QUERY, (collection.id,))
+        for (
+            chunk_id,
+            source,
+            title,
+            metadata,
+            position,
+            text,
+            start,
+            end,
+            tokens,
+            heading,
+            embedding,
+        ) in cur:
+            record = {
+                "document": source,
+                "chunk_id": chunk_id,
+                "position": position,
+                "title": title,
+                "text": text,
+                "metadata": metadata,
+                "span": [start, end],
+                "token_count": tokens,
+                "heading": heading,
+                "model": model,
+                "embedding": embedding.to_numpy(),
+            }
+            try:
+                line = orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY)
+            except orjson.JSONEncodeError as exc:
+                # Only data stored before ingest refused such values can get here.
+                raise ExportError(
+                    f"collection {collection.name!r}: document {source!r}, chunk {position}"
+                    f" cannot be written as JSON ({exc}); its metadata holds a value ingest"
+                    " now refuses (see the limits of JSONL records in the README): ingest"
+                    " that document again with the value fixed"
+                ) from exc
+            yield line + b"\n"
+
+
+def write_export(conn: Conn, collection: CollectionInfo, out: IO[bytes]) -> int:
+    """Stream the export to `out`; returns the number of chunks written."""
+    count = 0
+    try:
+        for line in export_lines(conn, collection):
+            out.write(line)
+            count += 1
+    except ExportError as exc:
+        raise ExportError(
+            f"{exc}; the {count} lines written before it are an incomplete export: discard them"
+        ) from exc
+    return count
+
+
+# -- import ----------------------------------------------------------------------
 
 BATCH_CHUNKS = 2000
 
@@ -76,15 +172,15 @@ class Importer:
     ts_oid: int
     count_tokens: Callable[[str], int]
     report: IngestReport
-    batch: list[SourceDocument] = field(default_factory=list)
+    batch: list[writer.HashedDocument] = field(default_factory=list)
     size: int = 0
 
     def add(self, doc: SourceDocument) -> None:
-        problem = self._check(doc)
-        if problem is not None:
-            self.report.problems.append(problem)
+        checked = storable(doc, _content_hash, self._chunks_problem)
+        if isinstance(checked, SourceProblem):
+            self.report.problems.append(checked)
             return
-        self.batch.append(doc)
+        self.batch.append(checked)
         self.size += len(doc.chunks)
         if self.size >= BATCH_CHUNKS:
             self.flush()
@@ -100,29 +196,23 @@ class Importer:
         self.report.add(outcome)
 
     def _write(
-        self, batch: list[SourceDocument], conn: Conn
+        self, batch: list[writer.HashedDocument], conn: Conn
     ) -> tuple[int, list[writer.PreparedDocument], dict[str, str]]:
         """Write the changed documents of `batch`: (how many were unchanged, the documents
         written, what became of each)."""
-        states = queue.source_states(conn, self.collection.id, [d.source for d in batch])
-        changed = []
-        for doc in batch:
-            digest = _content_hash(doc)
-            if not states[doc.source].unchanged(digest):
-                changed.append((doc, digest))
+        split = split_batch(conn, self.collection.id, batch)
         with conn.transaction():
-            versions = writer.next_versions(conn, len(changed))
+            versions = writer.next_versions(conn, len(split.changed))
             prepared = [
-                self._prepared(doc, digest, version)
-                for (doc, digest), version in zip(changed, versions, strict=True)
+                self._prepared(hashed, version)
+                for hashed, version in zip(split.changed, versions, strict=True)
             ]
             written = writer.write_batch(conn, self.collection, prepared, self.ts_oid)
-        return len(batch) - len(changed), prepared, written
+        return len(split.unchanged), prepared, written
 
-    def _check(self, doc: SourceDocument) -> SourceProblem | None:
-        checked = check_storable(doc)
-        if isinstance(checked, SourceProblem):
-            return checked
+    def _chunks_problem(self, doc: SourceDocument) -> SourceProblem | None:
+        """What keeps a document's chunks out of this collection (checked before their
+        vectors are hashed)."""
         model = self.collection.model
         for chunk in doc.chunks:
             problem = _chunk_problem(chunk)
@@ -142,10 +232,11 @@ class Importer:
                 )
         return None
 
-    def _prepared(self, doc: SourceDocument, digest: str, version: int) -> writer.PreparedDocument:
+    def _prepared(self, hashed: writer.HashedDocument, version: int) -> writer.PreparedDocument:
+        doc = hashed.document
         chunks = [_chunk(c, self.count_tokens) for c in doc.chunks]
         vectors = np.asarray([c.embedding for c in doc.chunks], dtype=np.float32)
-        return writer.PreparedDocument(doc, digest, chunks, vectors, version)
+        return writer.PreparedDocument(doc, hashed.content_hash, chunks, vectors, version)
 
 
 def _chunk_problem(chunk: PrecomputedChunk) -> str | None:
