@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
-
-Conn = psycopg.Connection[Any]
+from psycopg_pool import ConnectionPool
 
 QUEUE_STATES = ("queued", "running", "done", "failed")
 COLLECTIONS = (
@@ -26,11 +24,12 @@ COLLECTION_KEYS = ("name", "model", "documents", "chunks", "dimensions")
 ERROR_KEYS = ("job", "collection", "source", "status", "attempts", "error")
 
 
-def status(conn: Conn) -> dict[str, Any]:
+def status(pool: ConnectionPool) -> dict[str, Any]:
     """The shape of `pgcontext status --json`: {"collections": [...], "queue": {...}}."""
-    collections = conn.execute(COLLECTIONS).fetchall()
-    counts: dict[str, int] = dict(conn.execute(QUEUE).fetchall())
-    errors = conn.execute(ERRORS).fetchall()
+    with pool.connection() as conn:
+        collections = conn.execute(COLLECTIONS).fetchall()
+        counts: dict[str, int] = dict(conn.execute(QUEUE).fetchall())
+        errors = conn.execute(ERRORS).fetchall()
     return {
         "collections": [dict(zip(COLLECTION_KEYS, row, strict=True)) for row in collections],
         "queue": {

@@ -14,7 +14,7 @@ from typing import IO, Any
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from pgcontext import catalog, status
+from pgcontext import status
 from pgcontext.answering import Answering, answered
 from pgcontext.catalog import CollectionInfo, CollectionSettings
 from pgcontext.config import Settings
@@ -28,41 +28,29 @@ from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS
 from pgcontext.ingest.report import IngestReport, Progress
 from pgcontext.ingest.run import DEFAULT_MAX_BYTES, Ingestion, Items
 from pgcontext.ingest.worker import Worker, WorkerOptions
-from pgcontext.limits import (
-    DEFAULT_B,
-    DEFAULT_BUDGET_TOKENS,
-    DEFAULT_CONTEXT_K,
-    DEFAULT_EF_SEARCH,
-    DEFAULT_K,
-    DEFAULT_K1,
-)
+from pgcontext.limits import DEFAULT_BUDGET_TOKENS, DEFAULT_CONTEXT_K, DEFAULT_K
 from pgcontext.llm.answer import DEFAULT_MAX_TOKENS, AnswerStream, ChatModel
 from pgcontext.llm.tokenizer import TokenCounter
 from pgcontext.models import Models
 from pgcontext.retrieve.hit import Hit
-from pgcontext.retrieve.hybrid import Fusion
-from pgcontext.retrieve.options import DEFAULT_MODE, SearchOptions
-from pgcontext.retrieve.rerank import Reranker
+from pgcontext.retrieve.options import SearchOptions
 from pgcontext.retrieve.search import Searcher
+from pgcontext.shelf import Shelf
 
 
-class Store:
-    """One database of collections. Use as a context manager, or call `close()`.
-
-    >>> with Store.open() as store:                       # embedded server by default
-    ...     store.ingest("docs", ["notes/"])
-    ...     hits = store.search("how do I reset my password?", collection="docs")
-    """
+class Store(AbstractContextManager["Store"]):
+    """One database of collections: `with Store.open() as store: ...`, or call `close()`."""
 
     def __init__(self, url: str, settings: Settings, pool: ConnectionPool) -> None:
         self.url = url
         self.settings = settings
         self._pool = pool
         self.models = Models(settings)
+        self._shelf = Shelf(pool, self.models)
         self._searcher = Searcher(pool, self.models)
         self._answering = Answering(self._searcher, self.models, self.collection)
         self._ingestion = Ingestion(
-            pool, settings, self.collection_embedder, self.create_collection
+            pool, settings, self.models.collection_embedder, self._shelf.create
         )
 
     @classmethod
@@ -73,17 +61,13 @@ class Store:
         settings: Settings | None = None,
         upgrade: bool | None = None,
     ) -> Store:
-        """Connect to `url`, or PGCONTEXT_DATABASE_URL, or else the embedded server (migrated
-        automatically; an external database only with `upgrade=True`)."""
+        """`url`, PGCONTEXT_DATABASE_URL or the embedded server (see db.database)."""
         settings = settings or Settings.from_env()
         url, pool = open_database(url, settings, upgrade)
         return cls(url, settings, pool)
 
     def close(self) -> None:
         self._pool.close()
-
-    def __enter__(self) -> Store:
-        return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -94,52 +78,28 @@ class Store:
         """A connection of the store's pool (autocommit, pgvector types known), for tools."""
         return self._pool.connection()
 
-    # -- models: each method is pgcontext.models.Models' of its name --------------------------
-
     def embedder(self, model: str | None = None) -> Embedder:
+        """The embedder for `model` (default: PGCONTEXT_MODEL), loaded once per Store."""
         return self.models.embedder(model)
-
-    def register_embedder(self, embedder: Embedder) -> None:
-        self.models.register_embedder(embedder)
-
-    def collection_embedder(self, collection: CollectionInfo, model: str | None = None) -> Embedder:
-        return self.models.collection_embedder(collection, model)
-
-    def reranker(self) -> Reranker:
-        return self.models.reranker()
-
-    def set_reranker(self, reranker: Reranker) -> None:
-        self.models.set_reranker(reranker)
-
-    # -- collections --------------------------------------------------------------------
 
     def create_collection(
         self, name: str, *, model: str | None = None, settings: CollectionSettings | None = None
     ) -> CollectionInfo:
         """Create `name` bound to `model`; returns the existing one if its settings match."""
-        catalog.validate_name(name)  # a bad name is refused before the model loads
-        spec = self.embedder(model).spec
-        with self._pool.connection() as conn:
-            return catalog.create_collection(conn, name, spec, settings)
+        return self._shelf.create(name, model=model, settings=settings)
 
     def collection(self, name: str) -> CollectionInfo:
-        with self._pool.connection() as conn:
-            return catalog.get_collection(conn, name)
+        return self._shelf.get(name)
 
     def collections(self) -> list[CollectionInfo]:
-        with self._pool.connection() as conn:
-            return catalog.list_collections(conn)
+        return self._shelf.all()
 
     def set_collection_metadata(self, name: str, patch: Mapping[str, Any]) -> None:
         """Merge `patch` into the collection's metadata (free-form notes, e.g. eval state)."""
-        with self._pool.connection() as conn:
-            catalog.update_metadata(conn, name, patch)
+        self._shelf.annotate(name, patch)
 
     def drop_collection(self, name: str) -> bool:
-        with self._pool.connection() as conn:
-            return catalog.drop_collection(conn, name)
-
-    # -- ingest: see pgcontext.ingest.run -----------------------------------------------------
+        return self._shelf.drop(name)
 
     def ingest(
         self,
@@ -177,12 +137,6 @@ class Store:
         """A queue worker on this store's pool (see Ingestion.worker)."""
         return self._ingestion.worker(options, progress)
 
-    def work(
-        self, options: WorkerOptions | None = None, *, progress: Progress | None = None
-    ) -> IngestReport:
-        """Run a queue worker in this process until it stops (see `pgcontext worker`)."""
-        return self._ingestion.worker(options, progress).run()
-
     def export(self, collection: str, out: IO[bytes] | str | os.PathLike[str]) -> int:
         """Write the collection's chunks as JSONL (see ingest.exchange); returns the count."""
         return exchange.export(self._pool, collection, out)
@@ -191,8 +145,6 @@ class Store:
         """Put failed ingest jobs back in the queue; returns how many."""
         return self._ingestion.retry_failed(collection)
 
-    # -- retrieve: see pgcontext.retrieve.search and pgcontext.answering -----------------------
-
     def search(
         self,
         query: str,
@@ -200,33 +152,12 @@ class Store:
         collection: str,
         k: int = DEFAULT_K,
         filter: Mapping[str, Any] | None = None,
-        mode: str = DEFAULT_MODE,
-        mmr: float | None = None,
-        rerank: bool = False,
-        rerank_fusion: str = "rrf",
-        ef_search: int = DEFAULT_EF_SEARCH,
-        k1: float = DEFAULT_K1,
-        b: float = DEFAULT_B,
-        fusion: Fusion | None = None,
+        options: SearchOptions | None = None,
         model: str | None = None,
         vector: Any = None,
     ) -> list[Hit]:
-        """The k best chunks for `query`, hybrid (dense + BM25) by default; see SearchOptions.
-        The query is embedded with the collection's own model (`model` must be the same); a
-        ready `vector` replaces the embedding alone: BM25 and the reranker still read `query`."""
-        options = SearchOptions(
-            mode=mode,
-            mmr_lambda=mmr,
-            rerank=rerank,
-            rerank_fusion=rerank_fusion,
-            fusion=fusion or Fusion(),
-            ef_search=ef_search,
-            k1=k1,
-            b=b,
-        )
-        return self._searcher.search(
-            query, collection, k, filter, options, model=model, vector=vector
-        )
+        """The k best chunks for `query`: hybrid by default, or as `options` say; see Searcher."""
+        return self._searcher.search(query, collection, k, filter, options, model, vector)
 
     def context(
         self,
@@ -296,12 +227,9 @@ class Store:
     # The same parameters as ask_stream: the whole answer, with its citations.
     ask = answered(ask_stream)
 
-    # -- status -------------------------------------------------------------------------
-
     def status(self) -> dict[str, Any]:
         """Collections, queue counts and the latest job errors (`pgcontext status --json`)."""
-        with self._pool.connection() as conn:
-            return status.status(conn)
+        return status.status(self._pool)
 
 
 __all__ = ["Store"]

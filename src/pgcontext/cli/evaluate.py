@@ -68,7 +68,9 @@ def eval_(
         raise click.UsageError("--all runs every mode: leave out --mode and --rerank")
     progress = IngestProgress()
     with open_store() as store:
-        reranker = _optional_reranker(store) if all_modes else store.reranker() if rerank else None
+        reranker = (
+            _optional_reranker(store) if all_modes else store.models.reranker() if rerank else None
+        )
         configurations = (
             [(m, r) for m, r in EVAL_CONFIGURATIONS if reranker is not None or not r]
             if all_modes
@@ -100,7 +102,7 @@ def eval_(
 def _optional_reranker(store: Store) -> Reranker | None:
     """The cross-encoder, or None (with a note) when the rerank extra is not installed."""
     try:
-        return store.reranker()
+        return store.models.reranker()
     except PgContextError as exc:
         click.echo(f"note: no rerank row: {user_message(exc)}", err=True)
         return None

@@ -105,7 +105,7 @@ def k_option(default: int, help: str) -> Callable[[F], F]:
     return shown("-k", type=click.IntRange(1, MAX_K), default=default, help=help)
 
 
-# --mode, --mmr, --rerank and --ef-search: named as Store.search's keywords.
+# --mode, --mmr, --rerank and --ef-search: one SearchOptions (see `searching`).
 search_options = stacked(
     shown(
         "--mode",
@@ -194,5 +194,10 @@ def context_arguments(
         "tokenizer": tokenizer,
         "template": template,
         "order": order,
-        "options": SearchOptions(mode=mode, mmr_lambda=mmr, rerank=rerank, ef_search=ef_search),
+        "options": searching(mode, mmr, rerank, ef_search),
     }
+
+
+def searching(mode: str, mmr: float | None, rerank: bool, ef_search: int) -> SearchOptions:
+    """The SearchOptions that `search_options` describe."""
+    return SearchOptions(mode=mode, mmr_lambda=mmr, rerank=rerank, ef_search=ef_search)

@@ -18,6 +18,7 @@ from pgcontext.cli.options import (
     json_option,
     k_option,
     search_options,
+    searching,
     shown,
 )
 from pgcontext.cli.render import (
@@ -37,7 +38,7 @@ from pgcontext.cli.session import open_store
 @filter_option
 @search_options
 @json_option
-def search(query: str, collection: str, filter_: Any, as_json: bool, **search: Any) -> None:
+def search(query: str, collection: str, k: int, filter_: Any, as_json: bool, **search: Any) -> None:
     """Find the chunks that best match QUERY (hybrid dense + BM25 by default).
 
     The query is embedded with the collection's own model. Scores depend on the mode:
@@ -45,8 +46,8 @@ def search(query: str, collection: str, filter_: Any, as_json: bool, **search: A
     reciprocal rank fusion of the cross-encoder's order with the first stage's (--rerank).
     """
     with open_store() as store:
-        # -k, --mode, --mmr, --rerank and --ef-search are named as Store.search's keywords.
-        hits = store.search(query=query, collection=collection, filter=filter_, **search)
+        options = searching(**search)
+        hits = store.search(query, collection=collection, k=k, filter=filter_, options=options)
     if as_json:
         print_json([hit.as_json() for hit in hits])
     else:

@@ -17,7 +17,7 @@ from pgcontext.eval.metrics import evaluate, percentile
 from pgcontext.ingest.report import IngestReport, Progress
 from pgcontext.ingest.sources import JsonlFields, iter_documents
 from pgcontext.retrieve.hybrid import Fusion
-from pgcontext.retrieve.options import DEFAULT_MODE, MODES, RERANK_DEPTH
+from pgcontext.retrieve.options import DEFAULT_MODE, MODES, RERANK_DEPTH, SearchOptions
 from pgcontext.retrieve.rerank import Reranker, apply_rerank
 
 if TYPE_CHECKING:
@@ -89,13 +89,15 @@ def run_eval(
     name = collection or default_collection(dataset)
     report = _ensure_corpus(store, dataset, name, progress)
     info = store.collection(name)
-    embedder = store.collection_embedder(info) if mode != "keyword" else None
+    embedder = store.models.collection_embedder(info) if mode != "keyword" else None
     # The first stage alone (no MMR, no rerank) on the query vector embedded in the loop:
     # 300 candidates a side (and as HNSW breadth), so 100 distinct documents can be ranked.
-    first_stage = functools.partial(
-        store.search, collection=name, k=CHUNKS_PER_QUERY, mode=mode, ef_search=CHUNKS_PER_QUERY
+    options = SearchOptions(
+        mode=mode, ef_search=CHUNKS_PER_QUERY, fusion=Fusion(candidates=CHUNKS_PER_QUERY)
     )
-    fusion = Fusion(candidates=CHUNKS_PER_QUERY)
+    first_stage = functools.partial(
+        store.search, collection=name, k=CHUNKS_PER_QUERY, options=options
+    )
     run: dict[str, list[str]] = {}
     total_ms: list[float] = []
     search_ms: list[float] = []
@@ -103,7 +105,7 @@ def run_eval(
         started = time.perf_counter()
         vector = embedder.embed_query(text) if embedder is not None else None
         searched = time.perf_counter()
-        hits = first_stage(text, fusion=fusion, vector=vector)
+        hits = first_stage(text, vector=vector)
         if reranker is not None:
             # The cross-encoder re-orders the head; the rest keeps the first stage's order.
             head = apply_rerank(reranker, text, hits[:RERANK_DEPTH], rerank_fusion)

@@ -44,13 +44,17 @@ class Searcher:
         collection: str,
         k: int,
         filter: Mapping[str, Any] | None,
-        options: SearchOptions,
-        *,
+        options: SearchOptions | None,
         model: str | None = None,
         vector: Any = None,
     ) -> list[Hit]:
-        """The k best chunks; see `Store.search`."""
+        """The k best chunks for `query` in `collection`, by `options` (default: hybrid).
+
+        The query is embedded with the collection's own model (`model`, if given, must be
+        that model); a ready `vector` replaces the embedding alone: BM25 and the reranker
+        still read `query`."""
         k, filter_path = check_request(query, collection, k, filter)
+        options = options or SearchOptions()
         return self.checked(query, collection, k, filter_path, options, model, vector)
 
     def checked(
