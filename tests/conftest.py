@@ -92,7 +92,7 @@ def fake_embedder() -> FakeEmbedder:
 def store(db_url: str, settings: Settings, fake_embedder: FakeEmbedder) -> Iterator[Store]:
     """A Store on a fresh database whose default model is the fake embedder."""
     with Store.open(db_url, settings=settings, upgrade=False) as opened:
-        opened.register_embedder(fake_embedder)
+        opened.models.register_embedder(fake_embedder)
         yield opened
 
 

@@ -14,6 +14,7 @@ from pgcontext import (
     ConfigError,
     FilterError,
     QueryError,
+    SearchOptions,
     SourceDocument,
     Store,
 )
@@ -45,12 +46,14 @@ def test_a_query_that_is_not_utf8_is_refused_naming_it(store: Store, mode: str) 
     store.ingest("zoo", DOCS)
     bad_query = r"query 'zebra\\udcff' is not valid UTF-8 \(byte 0xff at character 5\)"
     with pytest.raises(ConfigError, match=bad_query):
-        store.search(NOT_UTF8, collection="zoo", mode=mode)
+        store.search(NOT_UTF8, collection="zoo", options=SearchOptions(mode=mode))
     with pytest.raises(ConfigError, match=bad_query):
-        store.search(NOT_UTF8, collection="zoo", mode=mode, vector=[1.0] * 16)
+        store.search(
+            NOT_UTF8, collection="zoo", options=SearchOptions(mode=mode), vector=[1.0] * 16
+        )
     bad_name = r"collection name 'zoo\\udcff' is not valid UTF-8 \(byte 0xff"
     with pytest.raises(ConfigError, match=bad_name):
-        store.search("zebra", collection="zoo\udcff", mode=mode)
+        store.search("zebra", collection="zoo\udcff", options=SearchOptions(mode=mode))
 
 
 def test_a_prompt_or_name_that_is_not_utf8_is_refused_in_every_entry_point(store: Store) -> None:
@@ -68,8 +71,12 @@ def test_a_prompt_or_name_that_is_not_utf8_is_refused_in_every_entry_point(store
     for call in (
         lambda: store.context("zebra", collection="zoo\udcff"),
         lambda: store.ask("zebra", collection="zoo\udcff", model=_SilentChat()),
-        lambda: store.search("zebra", collection="zoo\udcff", mode="keyword"),
-        lambda: store.search("cat", collection="zoo\udcff", mode="dense", vector=[0.0] * 16),
+        lambda: store.search(
+            "zebra", collection="zoo\udcff", options=SearchOptions(mode="keyword")
+        ),
+        lambda: store.search(
+            "cat", collection="zoo\udcff", options=SearchOptions(mode="dense"), vector=[0.0] * 16
+        ),
         lambda: store.collection("zoo\udcff"),
         lambda: store.retry_failed("zoo\udcff"),
         lambda: store.ingest("zoo\udcff", DOCS),
@@ -77,7 +84,7 @@ def test_a_prompt_or_name_that_is_not_utf8_is_refused_in_every_entry_point(store
         with pytest.raises(ConfigError, match=bad_name):
             call()
     with pytest.raises(ConfigError, match="query 'a\\\\x00b' contains a NUL character"):
-        store.search("a\x00b", collection="zoo", mode="keyword")
+        store.search("a\x00b", collection="zoo", options=SearchOptions(mode="keyword"))
 
 
 def test_a_collection_name_with_a_trailing_newline_is_refused(store: Store) -> None:
@@ -133,7 +140,8 @@ def test_a_setting_an_existing_collection_would_ignore_is_refused(
     with pytest.raises(CollectionExistsError, match=refusal):
         store.create_collection("zoo", settings=given)
     assert _queued_jobs(db_url) == jobs, "a refused ingest queues nothing"
-    assert store.search("zebra", collection="zoo", k=1, mode="keyword")[0].text.startswith(
+    keyword_only = SearchOptions(mode="keyword")
+    assert store.search("zebra", collection="zoo", k=1, options=keyword_only)[0].text.startswith(
         "The zebra"
     )
 
@@ -207,7 +215,7 @@ def test_the_same_settings_do_the_same_on_every_run(store: Store, db_url: str) -
     bad = CollectionSettings(text_search_config="simple'; DROP TABLE pgcontext.chunk; --")
     with pytest.raises(ConfigError, match="is unknown to this server"):
         store.ingest("zoo", DOCS, settings=bad)
-    assert store.search("zebra", collection="zoo", k=1, mode="keyword")
+    assert store.search("zebra", collection="zoo", k=1, options=SearchOptions(mode="keyword"))
 
 
 def test_model_and_field_names_that_are_not_utf8_are_refused(store: Store) -> None:

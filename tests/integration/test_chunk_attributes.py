@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from pgcontext import SourceDocument, Store
+from pgcontext import SearchOptions, SourceDocument, Store
 
 TEXT = "# Intro\n\n" + " ".join(f"word{i}." for i in range(200))
 
@@ -28,9 +28,11 @@ def chunk_columns(db_url: str, collection: str) -> list[tuple[Any, ...]]:
 
 def test_a_users_heading_is_kept_and_filterable(store: Store, db_url: str) -> None:
     store.ingest("c", [SourceDocument("a", "A", TEXT, {"heading": "mine", "k": 1})])
-    hits = store.search("word1", collection="c", filter={"heading": "mine"}, mode="keyword")
+    keyword_only = SearchOptions(mode="keyword")
+    hits = store.search("word1", collection="c", filter={"heading": "mine"}, options=keyword_only)
     assert hits and all(hit.metadata == {"heading": "mine", "k": 1} for hit in hits)
-    assert store.search("word1", collection="c", filter={"heading": "Intro"}, mode="keyword") == []
+    intro = {"heading": "Intro"}
+    assert store.search("word1", collection="c", filter=intro, options=keyword_only) == []
 
     rows = chunk_columns(db_url, "c")
     assert len(rows) > 1

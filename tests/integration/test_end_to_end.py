@@ -44,7 +44,7 @@ QUESTIONS = [
 def real_store(db_url: str, settings: Settings, real_embedder: Any) -> Iterator[Store]:
     default = Settings(**{**settings.__dict__, "model": real_embedder.spec.name})
     with Store.open(db_url, settings=default, upgrade=False) as store:
-        store.register_embedder(real_embedder)
+        store.models.register_embedder(real_embedder)
         yield store
 
 

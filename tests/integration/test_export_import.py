@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psycopg
 
-from pgcontext import SourceDocument, Store
+from pgcontext import SearchOptions, SourceDocument, Store
 from tests.support.fake_embedder import FakeEmbedder
 
 
@@ -75,6 +75,6 @@ def test_vectors_made_elsewhere_are_checked_against_the_collection(
     assert "3 dimensions" in reasons["short"] and "16" in reasons["short"]
     assert "some/other-model" in reasons["other"]
     assert "list of numbers" in reasons["4"]
-    hit = store.search("purring cats", collection="c", k=1, mode="dense")[0]
+    hit = store.search("purring cats", collection="c", k=1, options=SearchOptions(mode="dense"))[0]
     assert (hit.source, hit.metadata) == ("ok", {"lang": "en"})
     assert hit.score > 0.999

@@ -6,7 +6,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from pgcontext import SourceDocument, Store
+from pgcontext import SearchOptions, SourceDocument, Store
 from tests.support.fake_embedder import FakeEmbedder
 
 WORDS = [f"w{i}" for i in range(300)]
@@ -45,7 +45,13 @@ def test_a_one_percent_filter_still_returns_k_correct_rows(store: Store, db_url:
     for query_number in range(20):
         bucket = query_number * 5
         query = " ".join(WORDS[query_number * 7 : query_number * 7 + 4])
-        hits = store.search(query, collection="big", k=10, filter={"bucket": bucket}, mode="dense")
+        hits = store.search(
+            query,
+            collection="big",
+            k=10,
+            filter={"bucket": bucket},
+            options=SearchOptions(mode="dense"),
+        )
         assert len(hits) == 10
         assert all(h.metadata["bucket"] == bucket for h in hits)
         truth = exact_filtered(db_url, fake.embed_query(query)[0], bucket, 10)

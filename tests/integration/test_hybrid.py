@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from pgvector.psycopg import register_vector
 
-from pgcontext import SourceDocument, Store
+from pgcontext import SearchOptions, SourceDocument, Store
 from pgcontext.limits import DEFAULT_B, DEFAULT_K1
 from pgcontext.retrieve.dense import dense_search
 from pgcontext.retrieve.hit import Hit
@@ -26,8 +26,8 @@ DOCS = {
 def expected_rrf(store: Store, query: str, fusion: Fusion, k: int) -> dict[str, float]:
     # Each side contributes max(candidates, k) results, so k results are always possible.
     depth = max(fusion.candidates, k)
-    dense = store.search(query, collection="h", k=depth, mode="dense")
-    keyword = store.search(query, collection="h", mode="keyword", k=depth)
+    dense = store.search(query, collection="h", k=depth, options=SearchOptions(mode="dense"))
+    keyword = store.search(query, collection="h", options=SearchOptions(mode="keyword"), k=depth)
     scores: dict[str, float] = {}
     for weight, hits in ((fusion.dense_weight, dense), (fusion.keyword_weight, keyword)):
         for rank, hit in enumerate(hits, start=1):
@@ -44,9 +44,9 @@ def test_hybrid_scores_are_the_reciprocal_rank_fusion_of_both_lists(
     store.ingest("h", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
     query = "cat in the garden"
     expected = expected_rrf(store, query, fusion, k=10)
-    hits = store.search(query, collection="h", k=10, fusion=fusion)
+    hits = store.search(query, collection="h", k=10, options=SearchOptions(fusion=fusion))
     assert {h.source: pytest.approx(h.score) for h in hits} == expected
-    top = store.search(query, collection="h", k=2, fusion=fusion)
+    top = store.search(query, collection="h", k=2, options=SearchOptions(fusion=fusion))
     best = sorted(expected_rrf(store, query, fusion, k=2).values(), reverse=True)[:2]
     assert [h.score for h in top] == pytest.approx(best)  # ties may come in either order
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)

@@ -7,7 +7,7 @@ import math
 import psycopg
 import pytest
 
-from pgcontext import CollectionNotFoundError, SourceDocument, Store
+from pgcontext import CollectionNotFoundError, SearchOptions, SourceDocument, Store
 
 DOCS = {
     "a": "The cat sat on the mat. The cat purred.",
@@ -15,6 +15,7 @@ DOCS = {
     "c": "Databases store rows; PostgreSQL is a database.",
     "d": "Dogs and cats can share a garden peacefully.",
 }
+KEYWORD = SearchOptions(mode="keyword")
 
 
 def reference_bm25(db_url: str, query: str, k1: float, b: float) -> dict[str, float]:
@@ -57,10 +58,12 @@ def test_bm25_scores_match_the_reference(store: Store, db_url: str) -> None:
     store.ingest("k", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
     for query in ["cat garden", "the database rows", "purring cats on mats"]:
         expected = reference_bm25(db_url, query, 0.9, 0.4)
-        hits = store.search(query, collection="k", mode="keyword", k=10)
+        hits = store.search(query, collection="k", options=KEYWORD, k=10)
         assert {h.source: pytest.approx(h.score) for h in hits} == expected
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
-    tuned = store.search("cat garden", collection="k", mode="keyword", k1=1.5, b=0.9)
+    tuned = store.search(
+        "cat garden", collection="k", options=SearchOptions(mode="keyword", k1=1.5, b=0.9)
+    )
     assert {h.source: pytest.approx(h.score) for h in tuned} == reference_bm25(
         db_url, "cat garden", 1.5, 0.9
     )
@@ -86,19 +89,19 @@ def test_statistics_follow_changes_and_deletions(store: Store, db_url: str) -> N
         ).fetchall()
     assert kept == actual
     assert len(totals) == 1 and totals[0][0] == totals[0][2] and totals[0][1] == totals[0][3]
-    assert store.search("zebra", collection="k", mode="keyword")[0].source == "a"
-    assert all(h.source != "a" for h in store.search("cat", collection="k", mode="keyword"))
+    assert store.search("zebra", collection="k", options=KEYWORD)[0].source == "a"
+    assert all(h.source != "a" for h in store.search("cat", collection="k", options=KEYWORD))
 
 
 def test_keyword_search_filters_and_errors(store: Store) -> None:
     store.ingest("k", [SourceDocument(s, None, t, {"animal": s in "abd"}) for s, t in DOCS.items()])
     assert {
         h.source
-        for h in store.search("garden", collection="k", mode="keyword", filter={"animal": True})
+        for h in store.search("garden", collection="k", options=KEYWORD, filter={"animal": True})
     } == {
         "b",
         "d",
     }
-    assert store.search("the and of", collection="k", mode="keyword") == []  # only stop words
+    assert store.search("the and of", collection="k", options=KEYWORD) == []  # only stop words
     with pytest.raises(CollectionNotFoundError):
-        store.search("cat", collection="nope", mode="keyword")
+        store.search("cat", collection="nope", options=KEYWORD)

@@ -130,31 +130,54 @@ WORDS = {
 
 def test_search_modes_options_and_clear_errors(store: Store, fake_embedder: FakeEmbedder) -> None:
     store.ingest("w", [SourceDocument(s, None, t, {}) for s, t in WORDS.items()])
-    dense = store.search("cats purr", collection="w", k=5, mode="dense")
-    keyword = store.search("cats purr", collection="w", k=5, mode="keyword")
+    dense_only = SearchOptions(mode="dense")
+    keyword_only = SearchOptions(mode="keyword")
+    dense = store.search("cats purr", collection="w", k=5, options=dense_only)
+    keyword = store.search("cats purr", collection="w", k=5, options=keyword_only)
     hybrid = store.search("cats purr", collection="w", k=5)
     # A ready vector replaces the query's embedding alone: the text is still the keyword side.
     vector = fake_embedder.embed_query("cats purr")
-    assert dense == store.search("cats purr", collection="w", k=5, mode="dense", vector=vector)
+    assert dense == store.search(
+        "cats purr", collection="w", k=5, options=dense_only, vector=vector
+    )
     assert hybrid == store.search("cats purr", collection="w", k=5, vector=vector)
-    assert keyword == store.search("cats purr", collection="w", k=5, mode="keyword", vector=vector)
+    assert keyword == store.search(
+        "cats purr", collection="w", k=5, options=keyword_only, vector=vector
+    )
 
-    diverse = store.search("cats purr", collection="w", k=2, mode="dense", mmr=0.0)
+    diverse = store.search(
+        "cats purr", collection="w", k=2, options=SearchOptions(mode="dense", mmr_lambda=0.0)
+    )
     assert len(diverse) == 2 and diverse[0] == dense[0]
     assert {h.source for h in diverse} != {"a", "b"}  # the near-copy gives way
-    assert store.search("cats purr", collection="w", k=3, mode="dense", mmr=1.0) == dense[:3]
+    relevance_only = SearchOptions(mode="dense", mmr_lambda=1.0)
+    assert store.search("cats purr", collection="w", k=3, options=relevance_only) == dense[:3]
+    keyword_mmr = SearchOptions(mode="keyword", mmr_lambda=0.5)
     assert {
-        h.source for h in store.search("cats purr", collection="w", k=2, mode="keyword", mmr=0.5)
+        h.source for h in store.search("cats purr", collection="w", k=2, options=keyword_mmr)
     } <= {h.source for h in keyword}
 
-    for kwargs, message in [
-        ({"mode": "fuzzy"}, "search mode 'fuzzy' is not one of dense, keyword, hybrid"),
-        ({"mmr": 1.2}, "MMR lambda must be a finite number between 0 and 1, not 1.2"),
-        ({"k": 0}, "k must be between 1 and 1000, not 0"),
-        ({"ef_search": 0}, "ef_search must be between 1 and 1000, not 0"),
+    # Each call in the raises block: SearchOptions refuses a bad setting when it is built.
+    for call, message in [
+        (
+            lambda: store.search("cats", collection="w", options=SearchOptions(mode="fuzzy")),
+            "search mode 'fuzzy' is not one of dense, keyword, hybrid",
+        ),
+        (
+            lambda: store.search("cats", collection="w", options=SearchOptions(mmr_lambda=1.2)),
+            "MMR lambda must be a finite number between 0 and 1, not 1.2",
+        ),
+        (
+            lambda: store.search("cats", collection="w", k=0),
+            "k must be between 1 and 1000, not 0",
+        ),
+        (
+            lambda: store.search("cats", collection="w", options=SearchOptions(ef_search=0)),
+            "ef_search must be between 1 and 1000, not 0",
+        ),
     ]:
         with pytest.raises(ConfigError, match=message):
-            store.search("cats", collection="w", **kwargs)  # type: ignore[arg-type]
+            call()
 
 
 class ReverseReranker:
@@ -172,14 +195,15 @@ def test_rerank_reorders_the_candidates_then_keeps_k(store: Store) -> None:
     docs = [SourceDocument(f"d{i:02d}", None, f"cats topic{i} note", {}) for i in range(40)]
     store.ingest("r", docs)
     reranker = ReverseReranker()
-    store.set_reranker(reranker)
+    store.models.set_reranker(reranker)
     candidates = store.search("cats", collection="r", k=RERANK_DEPTH)
-    replaced = store.search("cats", collection="r", k=3, rerank=True, rerank_fusion="replace")
+    replace_order = SearchOptions(rerank=True, rerank_fusion="replace")
+    replaced = store.search("cats", collection="r", k=3, options=replace_order)
     assert reranker.seen == [RERANK_DEPTH]
     assert [h.chunk_id for h in replaced] == [h.chunk_id for h in reversed(candidates)][:3]
 
     # By default the reranker's rank is fused with the first stage's: 1/(60+r1) + 1/(60+r2).
-    fused = store.search("cats", collection="r", k=4, rerank=True)
+    fused = store.search("cats", collection="r", k=4, options=SearchOptions(rerank=True))
     n = RERANK_DEPTH
     order = sorted(range(n), key=lambda i: (-(1 / (61 + i) + 1 / (60 + n - i)), i))
     assert [h.chunk_id for h in fused] == [candidates[i].chunk_id for i in order[:4]]

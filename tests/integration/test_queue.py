@@ -36,7 +36,7 @@ def test_enqueue_only_leaves_work_for_a_worker(store: Store, db_url: str) -> Non
     assert report.queued_jobs == 4 and report.added == 0
     assert store.status()["queue"]["queued"] == 4
     assert store.search("document", collection="c", k=5) == []
-    worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    worked = store.worker(WorkerOptions(once=True, poll_seconds=0.02)).run()
     assert worked.added == 10
     assert {j["status"] for j in queue_rows(db_url)} == {"done"}
     assert len(store.search("document", collection="c", k=20)) == 10
@@ -79,7 +79,7 @@ def test_a_job_that_always_fails_ends_failed_and_can_be_retried(
 
     fake_embedder.fail_next = 0
     assert store.retry_failed("c") == 1
-    store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    store.worker(WorkerOptions(once=True, poll_seconds=0.02)).run()
     assert queue_rows(db_url)[0]["status"] == "done"
     assert len(store.search("document", collection="c", k=10)) == 2
 
@@ -89,7 +89,7 @@ def test_a_dead_workers_job_is_claimed_again_after_its_lease(store: Store, db_ur
     with psycopg.connect(db_url, autocommit=True) as conn:
         (ghost_job,) = jobs.claim(conn, "ghost", lease_seconds=0.2)
         assert jobs.claim(conn, "other") == []  # leased: nobody else may take it
-    report = store.work(WorkerOptions(once=True, poll_seconds=0.05))
+    report = store.worker(WorkerOptions(once=True, poll_seconds=0.05)).run()
     assert report.added == 4
     (job,) = queue_rows(db_url)
     assert (job["id"], job["status"], job["attempts"]) == (ghost_job.id, "done", 2)

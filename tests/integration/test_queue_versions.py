@@ -66,7 +66,7 @@ def test_a_stale_queued_job_never_overwrites_a_newer_ingest(store: Store, tmp_pa
     newer = store.ingest("c", [folder])
     assert (newer.added, newer.problems) == (20, [])
 
-    worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    worked = store.worker(WorkerOptions(once=True, poll_seconds=0.02)).run()
     assert (worked.added, worked.updated, worked.superseded) == (0, 0, 20)
     texts = stored_texts(store.url)
     assert len(texts) == 20
@@ -82,7 +82,7 @@ def test_reingesting_the_stored_content_supersedes_a_queued_change(
     store.ingest("c", docs(3, "two"), enqueue_only=True)
     back = store.ingest("c", docs(3, "one"))  # the latest word is "one" again
     assert (back.unchanged, back.updated) == (3, 0)
-    store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    store.worker(WorkerOptions(once=True, poll_seconds=0.02)).run()
     assert all(text.endswith("says one") for text in stored_texts(db_url).values())
 
 
@@ -98,7 +98,7 @@ def test_importing_vectors_supersedes_a_queued_change_too(
     store.ingest("c", docs(2, "two"), enqueue_only=True)
     imported = store.ingest("c", [dump])  # what is stored, again: the latest word
     assert (imported.unchanged, imported.updated, imported.problems) == (2, 0, [])
-    worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    worked = store.worker(WorkerOptions(once=True, poll_seconds=0.02)).run()
     assert worked.superseded == 2
     assert all(text.endswith("says one") for text in stored_texts(db_url).values())
 
@@ -205,7 +205,7 @@ def test_a_job_queued_before_a_prune_does_not_resurrect_its_document(
     store.ingest("c", docs(3, "two"), enqueue_only=True)
     pruned = store.ingest("c", docs(1, "three"), prune=True)  # d1 and d2 are gone
     assert pruned.removed == 2
-    worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    worked = store.worker(WorkerOptions(once=True, poll_seconds=0.02)).run()
     assert worked.added == 0
     assert stored_texts(db_url) == {"d0": "document 0 says three"}
     # A newer ingest of a pruned source brings it back.
@@ -232,7 +232,7 @@ class GatedEmbedder(FakeEmbedder):
 @pytest.fixture
 def gated(store: Store) -> GatedEmbedder:
     embedder = GatedEmbedder()
-    store.register_embedder(embedder)
+    store.models.register_embedder(embedder)
     store.create_collection("c")
     return embedder
 
@@ -350,7 +350,7 @@ def test_a_job_queued_before_versions_existed_counts_as_the_oldest(
             " VALUES (%s, 'd0', %s)",
             (collection_id, Jsonb(legacy)),
         )
-    worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    worked = store.worker(WorkerOptions(once=True, poll_seconds=0.02)).run()
     assert (worked.superseded, worked.added) == (1, 1)
     assert stored_texts(db_url) == {"d0": "document 0 says stored", "new": "new legacy"}
 
@@ -438,7 +438,7 @@ def test_tombstones_no_unfinished_job_needs_are_dropped_after_a_while(
         conn.execute("UPDATE pgcontext.document_tombstone SET deleted_at = now() - interval '2h'")
     store.ingest("c", docs(1, "three"))
     assert tombstones(db_url) == {"d1"}  # the queued job of d1 still needs it
-    worked = store.work(WorkerOptions(once=True, poll_seconds=0.02))
+    worked = store.worker(WorkerOptions(once=True, poll_seconds=0.02)).run()
     assert (worked.superseded, worked.added) == (1, 0)
     store.ingest("c", docs(1, "three"))
     assert tombstones(db_url) == set()

@@ -233,7 +233,7 @@ def test_python_options_refuse_bad_parameters(make: Any, message: str) -> None:
 def test_python_api_refuses_before_sql(store: Store) -> None:
     store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
     with pytest.raises(ConfigError, match="BM25 k1"):
-        store.search("cat", collection="c", mode="keyword", k1=-1, b=5)
+        store.search("cat", collection="c", options=SearchOptions(mode="keyword", k1=-1, b=5))
     with pytest.raises(ConfigError, match="k must be an integer, not nan"):
         store.search("cat", collection="c", k=NAN)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="budget_tokens must be an integer, not nan"):
@@ -241,13 +241,15 @@ def test_python_api_refuses_before_sql(store: Store) -> None:
     with pytest.raises(ConfigError, match="budget_tokens must be between 16 and 1000000"):
         store.context("cat", collection="c", budget_tokens=-5)
     with pytest.raises(QueryError, match="the query vector is all zeros"):
-        store.search("cat", collection="c", mode="dense", vector=np.zeros(16))
+        store.search(
+            "cat", collection="c", options=SearchOptions(mode="dense"), vector=np.zeros(16)
+        )
     with pytest.raises(ConfigError, match="k must be between 1 and 1000, not 0"):
         store.search("cat", collection="c", vector=np.ones(16), k=0)
     with pytest.raises(QueryError, match="NaN or infinite"):
         store.search("cat", collection="c", vector=np.full(16, np.nan))
     with pytest.raises(QueryError, match="the query vector is all zeros"):
-        store.search("cat", collection="c", mode="dense", vector=[0.0] * 16)
+        store.search("cat", collection="c", options=SearchOptions(mode="dense"), vector=[0.0] * 16)
 
 
 @pytest.mark.parametrize("mode", ["keyword", "hybrid", "dense"])
@@ -255,8 +257,8 @@ def test_query_length_limit(store: Store, mode: str) -> None:
     store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
     words = " ".join(f"w{i}" for i in range(20_000))
     with pytest.raises(QueryError, match=r"the query has 128,889 characters.*limit of 10,000"):
-        store.search(words, collection="c", mode=mode)
-    hits = store.search("cat " + WORST_QUERY[4:], collection="c", mode=mode)
+        store.search(words, collection="c", options=SearchOptions(mode=mode))
+    hits = store.search("cat " + WORST_QUERY[4:], collection="c", options=SearchOptions(mode=mode))
     assert hits and all(math.isfinite(hit.score) for hit in hits)
 
 
@@ -264,15 +266,21 @@ def test_filter_limits_through_the_api(store: Store) -> None:
     store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
     with pytest.raises(FilterError, match=r"key 'n': \$in has 15,000 values"):
         store.search(
-            "cat", collection="c", filter={"n": {"$in": list(range(15_000))}}, mode="keyword"
+            "cat",
+            collection="c",
+            filter={"n": {"$in": list(range(15_000))}},
+            options=SearchOptions(mode="keyword"),
         )
     deep: dict[str, Any] = {"a": 1}
     for _ in range(10_000):
         deep = {"$not": deep}
     with pytest.raises(FilterError, match="nested deeper than 32 levels"):
-        store.search("cat", collection="c", filter=deep, mode="keyword")
+        store.search("cat", collection="c", filter=deep, options=SearchOptions(mode="keyword"))
     hits = store.search(
-        "cat", collection="c", filter={"n": {"$nin": list(range(1000))}}, mode="keyword"
+        "cat",
+        collection="c",
+        filter={"n": {"$nin": list(range(1000))}},
+        options=SearchOptions(mode="keyword"),
     )
     assert hits
 
@@ -281,12 +289,21 @@ def test_filter_limits_through_the_api(store: Store) -> None:
     ("call", "message"),
     [
         (
-            lambda s: s.search("cat", collection="c", mode="dense", vector=np.ones(16), k=2**40),
+            lambda s: s.search(
+                "cat",
+                collection="c",
+                options=SearchOptions(mode="dense"),
+                vector=np.ones(16),
+                k=2**40,
+            ),
             "k must be between 1 and 1000",
         ),
         (
             lambda s: s.search(
-                "vector", collection="c", mode="dense", vector=np.ones(16), ef_search=2**31
+                "vector",
+                collection="c",
+                options=SearchOptions(mode="dense", ef_search=2**31),
+                vector=np.ones(16),
             ),
             "ef_search must be between 1 and 1000",
         ),
@@ -310,22 +327,25 @@ def test_integers_beyond_int4_are_refused_naming_them(
 def test_numpy_integers_are_accepted_and_bools_refused(store: Store) -> None:
     store.ingest("c", [SourceDocument(s, None, t, {}) for s, t in DOCS.items()])
     for mode in ("dense", "keyword", "hybrid"):
-        assert len(store.search("cat", collection="c", k=np.int64(2), mode=mode)) == 2
-    assert len(store.search("cat", collection="c", k=np.int32(2), mmr=np.float32(0.5))) == 2
+        by_mode = SearchOptions(mode=mode)
+        assert len(store.search("cat", collection="c", k=np.int64(2), options=by_mode)) == 2
+    numpy_mmr = SearchOptions(mmr_lambda=np.float32(0.5))
+    assert len(store.search("cat", collection="c", k=np.int32(2), options=numpy_mmr)) == 2
     fusion = Fusion(rrf_k=np.int64(60), candidates=np.int16(50))
     options = SearchOptions(ef_search=np.int64(50), rerank_depth=np.uint8(20), fusion=fusion)
     assert type(options.rerank_depth) is int and type(options.ef_search) is int
-    assert len(store.search("cat", collection="c", k=np.int64(3), ef_search=np.int64(50))) == 3
-    assert len(store.search("cat", collection="c", k=np.int64(3), fusion=fusion)) == 3
+    numpy_ef = SearchOptions(ef_search=np.int64(50))
+    assert len(store.search("cat", collection="c", k=np.int64(3), options=numpy_ef)) == 3
+    numpy_fusion = SearchOptions(fusion=fusion)
+    assert len(store.search("cat", collection="c", k=np.int64(3), options=numpy_fusion)) == 3
     assert (
         len(
             store.search(
                 "cat",
                 collection="c",
-                mode="dense",
+                options=SearchOptions(mode="dense", ef_search=np.int64(9)),
                 vector=np.ones(16),
                 k=np.int64(1),
-                ef_search=np.int64(9),
             )
         )
         == 1
@@ -337,6 +357,6 @@ def test_numpy_integers_are_accepted_and_bools_refused(store: Store) -> None:
     with pytest.raises(ConfigError, match=r"k must be an integer, not np\.float64\(3\.0\)"):
         store.search("cat", collection="c", k=np.float64(3.0))  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="MMR lambda must be a number, not True"):
-        store.search("cat", collection="c", mmr=True)
+        store.search("cat", collection="c", options=SearchOptions(mmr_lambda=True))
     with pytest.raises(ConfigError, match=r"MMR lambda must be a finite number .* not nan"):
-        store.search("cat", collection="c", mmr=NAN)
+        store.search("cat", collection="c", options=SearchOptions(mmr_lambda=NAN))

@@ -14,6 +14,7 @@ from pgcontext import (
     ConfigError,
     FilterError,
     ModelMismatchError,
+    SearchOptions,
     SourceDocument,
     Store,
 )
@@ -158,7 +159,7 @@ def test_no_chunk_exceeds_the_collection_chunk_size(store: Store, db_url: str) -
 def test_a_collection_refuses_another_embedding_model(store: Store, tmp_path: Path) -> None:
     store.ingest("animals", [write_files(tmp_path / "docs", dict(ANIMALS))])
     other = FakeEmbedder(dimensions=16, name="other-model", max_tokens=32)
-    store.register_embedder(other)
+    store.models.register_embedder(other)
     with pytest.raises(ModelMismatchError) as err:
         store.ingest("animals", [tmp_path / "docs"], model="other-model")
     assert "fake" in str(err.value) and "other-model" in str(err.value)
@@ -171,7 +172,7 @@ def test_collections_with_different_dimensions_share_one_database(
 ) -> None:
     folder = write_files(tmp_path / "docs", dict(ANIMALS))
     wide = FakeEmbedder(dimensions=48, name="wide")
-    store.register_embedder(wide)
+    store.models.register_embedder(wide)
     store.ingest("narrow", [folder])
     store.ingest("wide", [folder], model="wide")
     assert store.collection("narrow").model.dimensions == 16
@@ -311,7 +312,9 @@ def test_k_is_bounded_in_sql(store: Store, tmp_path: Path, db_url: str) -> None:
         store.search("cats", collection="animals", k=1001)
     vector = store.embedder().embed_query("cats")
     with pytest.raises(ConfigError, match="k must be between 1 and 1000, not 1001"):
-        store.search("cat", collection="animals", mode="dense", vector=vector, k=1001)
+        store.search(
+            "cat", collection="animals", options=SearchOptions(mode="dense"), vector=vector, k=1001
+        )
     with (
         psycopg.connect(db_url) as conn,
         pytest.raises(psycopg.errors.InvalidParameterValue, match="between 1 and 1000"),

@@ -11,9 +11,11 @@ from typing import Any
 import psycopg
 import pytest
 
-from pgcontext import ExportError, SourceDocument, Store
+from pgcontext import ExportError, SearchOptions, SourceDocument, Store
 from tests.integration.test_export_import import rows
 from tests.support.fake_embedder import FakeEmbedder
+
+KEYWORD = SearchOptions(mode="keyword")
 
 
 def _nested(depth: int) -> Any:
@@ -67,7 +69,7 @@ def test_one_bad_value_among_good_records_is_reported_alone(store: Store, tmp_pa
     )
     assert reasons["deep"].endswith("is nested more than 64 levels deep")
     assert reasons["keyed"].startswith("metadata['a']['b'][0]")
-    assert len(store.search("cats", collection="c", k=50, mode="keyword")) == 30
+    assert len(store.search("cats", collection="c", k=50, options=KEYWORD)) == 30
 
 
 def test_one_bad_number_in_a_json_array_is_that_records_problem(
@@ -90,7 +92,7 @@ def test_one_bad_number_in_a_json_array_is_that_records_problem(
         "3]": "invalid JSON: NaN is not valid JSON",
         "4]": "invalid JSON: an integer of 5000 digits is too long",
     }
-    assert len(store.search("cats", collection="c", k=50, mode="keyword")) == 3
+    assert len(store.search("cats", collection="c", k=50, options=KEYWORD)) == 3
 
     broken = tmp_path / "broken.json"
     broken.write_text('[{"id": "a", "text": "x"}, {"id": ', encoding="utf-8")
@@ -143,7 +145,7 @@ def test_precomputed_values_are_checked_per_record(store: Store, tmp_path: Path)
         "bigint": "chunk 0: embedding component 0 is of about 401 digits, beyond float32",
         "two": "chunk 1: span start is 2147483653; it must be a whole number from 0 to 2147483647",
     }
-    hits = store.search("purring cats", collection="v", k=10, mode="dense")
+    hits = store.search("purring cats", collection="v", k=10, options=SearchOptions(mode="dense"))
     assert {h.source for h in hits} == {"seed", "ok-1", "ok-2", "ok-3"}
     assert all(h.score == h.score for h in hits)  # no NaN
 

@@ -98,7 +98,7 @@ def test_a_long_jobs_lease_is_renewed_while_it_works(
         return embed(texts)
 
     monkeypatch.setattr(fake_embedder, "embed_documents", embed_for_three_leases)
-    report = store.work(WorkerOptions(once=True, poll_seconds=0.02, lease_seconds=LEASE))
+    report = store.worker(WorkerOptions(once=True, poll_seconds=0.02, lease_seconds=LEASE)).run()
     assert taken == []
     assert report.added == 2
     done = job_row(db_url)

@@ -168,13 +168,13 @@ def test_a_job_queued_before_document_versions_is_applied_after_the_upgrade(
     queue_a_job_the_0003_way(db_url, collection_id, {"a": "queued update", "b": "queued new"})
     migrate.upgrade(db_url)
     with Store.open(db_url, settings=settings, upgrade=False) as reopened:
-        reopened.register_embedder(fake_embedder)
+        reopened.models.register_embedder(fake_embedder)
         # The queued update is known as pending: re-ingesting it waits instead of queuing.
         again = reopened.ingest(
             "c", [SourceDocument("a", None, "queued update", {})], enqueue_only=True
         )
         assert again.queued_jobs == 0
-        worked = reopened.work(WorkerOptions(once=True, poll_seconds=0.02))
+        worked = reopened.worker(WorkerOptions(once=True, poll_seconds=0.02)).run()
     assert (worked.updated, worked.added, worked.superseded) == (1, 1, 0)
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
