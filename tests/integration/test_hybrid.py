@@ -84,6 +84,11 @@ def test_hybrid_passes_k1_and_b_to_its_keyword_side(store: Store, db_url: str) -
                 conn, "h", "cat", np.ones(16), k=2, fusion=keyword_only, k1=k1, b=b
             )
             assert sources(fused) == sources(bm25)
+            # Store.search, hybrid by default, passes its options' k1 and b down to SQL.
+            options = SearchOptions(fusion=keyword_only, k1=k1, b=b)
+            assert sources(store.search("cat", collection="h", k=2, options=options)) == sources(
+                bm25
+            )
             orders.append(sources(bm25))
     assert orders[1] != orders[2]  # the fixture is one where k1 and b matter
     assert orders[1] == ["long", "short"]
@@ -128,6 +133,12 @@ def test_hybrid_passes_ef_search_to_its_dense_side(store: Store, db_url: str) ->
                     conn, "r", "nothing", query, k=10, fusion=dense_only, ef_search=ef
                 )
                 assert [h.chunk_id for h in fused] == [h.chunk_id for h in dense]
+                # Store.search, hybrid by default, passes its options' ef_search down to SQL.
+                options = SearchOptions(fusion=dense_only, ef_search=ef)
+                via_store = store.search(
+                    "nothing", collection="r", k=10, vector=query, options=options
+                )
+                assert [h.chunk_id for h in via_store] == [h.chunk_id for h in dense]
                 by_ef[ef] = [h.chunk_id for h in dense]
             differs += by_ef[10] != by_ef[400]
     assert differs > 0  # at ef_search 10 the index misses some of the exact nearest
