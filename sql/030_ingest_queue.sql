@@ -91,13 +91,12 @@ $fn$;
 -- A failed attempt: back to the queue after base * 2^(attempts-1) seconds (at most an
 -- hour), or failed for good once max_attempts is spent. Returns the new status.
 CREATE OR REPLACE FUNCTION pgcontext.fail_ingest_job(
-    job_id bigint, worker text, error text, backoff_seconds double precision DEFAULT 5,
-    permanent boolean DEFAULT false
+    job_id bigint, worker text, error text, backoff_seconds double precision DEFAULT 5
 ) RETURNS text
 LANGUAGE sql
 AS $fn$
     UPDATE pgcontext.ingest_queue
-    SET status = CASE WHEN permanent OR attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+    SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
         run_after = now() + make_interval(
             secs => least(3600, backoff_seconds * power(2, greatest(attempts - 1, 0)))),
         last_error = error, lease_owner = NULL, leased_until = NULL, updated_at = now()

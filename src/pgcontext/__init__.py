@@ -69,8 +69,16 @@ from pgcontext.ingest.sources import (
 from pgcontext.ingest.worker import Worker, WorkerOptions
 from pgcontext.limits import (
     BUDGET_RANGE,
+    DEFAULT_BACKOFF_SECONDS,
     DEFAULT_BUDGET_TOKENS,
     DEFAULT_CONTEXT_K,
+    DEFAULT_EF_SEARCH,
+    DEFAULT_HYBRID_EF_SEARCH,
+    DEFAULT_JOB_DOCUMENTS,
+    DEFAULT_K,
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_TOKENS,
     MAX_ANSWER_TOKENS,
     MAX_EF_SEARCH,
     MAX_K,
@@ -79,7 +87,6 @@ from pgcontext.limits import (
 from pgcontext.llm.answer import Answer, AnswerStream, ChatModel
 from pgcontext.llm.tokenizer import TokenCounter
 from pgcontext.redact import RedactingFilter, redact_secrets, redact_url
-from pgcontext.retrieve.dense import DEFAULT_EF_SEARCH
 from pgcontext.retrieve.filters import compile_filter, parse_filter_json
 from pgcontext.retrieve.hit import Hit
 from pgcontext.retrieve.hybrid import Fusion
@@ -91,9 +98,16 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BUDGET_RANGE",
+    "DEFAULT_BACKOFF_SECONDS",
     "DEFAULT_BUDGET_TOKENS",
     "DEFAULT_CONTEXT_K",
     "DEFAULT_EF_SEARCH",
+    "DEFAULT_HYBRID_EF_SEARCH",
+    "DEFAULT_JOB_DOCUMENTS",
+    "DEFAULT_K",
+    "DEFAULT_LEASE_SECONDS",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODE",
     "EVAL_CONFIGURATIONS",
     "MAX_ANSWER_TOKENS",

@@ -38,6 +38,14 @@ DEFAULT_KEYWORD_WEIGHT = 1.0
 DEFAULT_CANDIDATES = 100  # hybrid search: candidates per side
 DEFAULT_MMR_LAMBDA = 0.5  # pgcontext.mmr: relevance and diversity weighed alike
 
+# --- ingest and answers (the API's defaults; the CLI shows them) --------------------------
+DEFAULT_MAX_BYTES = 50_000_000  # the most one input file (or JSONL line) may hold
+DEFAULT_JOB_DOCUMENTS = 256  # documents per queue job
+DEFAULT_JOB_CHARACTERS = 256 * 1000  # ... and characters: a job of long documents is cut
+DEFAULT_LEASE_SECONDS = 60.0  # a claimed job's lease, renewed by the worker's heartbeat
+DEFAULT_BACKOFF_SECONDS = 5.0  # the first wait before a failed job is tried again
+DEFAULT_MAX_TOKENS = 256  # tokens a chat model may generate for one answer
+
 # --- search requests ---------------------------------------------------------------------
 MAX_K = 1000
 MAX_EF_SEARCH = 1000

@@ -130,7 +130,7 @@ class Models:
         if llm is None:
             raise LlmError(
                 "no chat model: set PGCONTEXT_LLM_URL (and PGCONTEXT_LLM_MODEL) to an "
-                "OpenAI-compatible endpoint, or use the bundled local model (local=True)",
+                "OpenAI-compatible endpoint, or use the bundled model with local",
                 parameter="local",
             )
         return lambda: ChatClient(llm)

@@ -24,12 +24,18 @@ from pgcontext.db.database import open_database
 from pgcontext.embed.base import Embedder
 from pgcontext.ingest import exchange
 from pgcontext.ingest.documents import JsonlFields
-from pgcontext.ingest.enqueue import DEFAULT_JOB_DOCUMENTS
 from pgcontext.ingest.report import IngestReport, Progress
-from pgcontext.ingest.run import DEFAULT_MAX_BYTES, Ingestion, Items
+from pgcontext.ingest.run import Ingestion, Items
 from pgcontext.ingest.worker import Worker, WorkerOptions
-from pgcontext.limits import DEFAULT_BUDGET_TOKENS, DEFAULT_CONTEXT_K, DEFAULT_K
-from pgcontext.llm.answer import DEFAULT_MAX_TOKENS, AnswerStream, ChatModel
+from pgcontext.limits import (
+    DEFAULT_BUDGET_TOKENS,
+    DEFAULT_CONTEXT_K,
+    DEFAULT_JOB_DOCUMENTS,
+    DEFAULT_K,
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_TOKENS,
+)
+from pgcontext.llm.answer import AnswerStream, ChatModel
 from pgcontext.llm.tokenizer import TokenCounter
 from pgcontext.models import Models
 from pgcontext.retrieve.hit import Hit
@@ -42,8 +48,7 @@ class Store(AbstractContextManager["Store"]):
     """One database of collections: `with Store.open() as store: ...`, or call `close()`."""
 
     def __init__(self, url: str, settings: Settings, pool: ConnectionPool) -> None:
-        self.url = url
-        self.settings = settings
+        self.url, self._settings = url, settings
         self._pool = pool
         self.models = Models(settings)
         self._shelf = Shelf(pool, self.models)
@@ -65,6 +70,11 @@ class Store(AbstractContextManager["Store"]):
         settings = settings or Settings.from_env()
         url, pool = open_database(url, settings, upgrade)
         return cls(url, settings, pool)
+
+    @property
+    def settings(self) -> Settings:
+        """What the store was opened with: fixed, its parts hold it (open another to change)."""
+        return self._settings
 
     def close(self) -> None:
         self._pool.close()

@@ -8,9 +8,16 @@ from typing import Any
 import click
 import pytest
 
-from pgcontext import BudgetError, ConfigError, FilterError, PgContextError, QueryError
+from pgcontext import (
+    BudgetError,
+    CollectionNotFoundError,
+    ConfigError,
+    FilterError,
+    PgContextError,
+    QueryError,
+)
 from pgcontext.cli import main
-from pgcontext.cli.errors import FLAGS, user_message
+from pgcontext.cli.errors import FLAGS, user_message, with_flags
 
 
 def every_option(command: click.Command) -> set[str]:
@@ -78,3 +85,24 @@ def test_prune_with_enqueue_names_both_flags(run: Any, tmp_path: Path) -> None:
     result = run("ingest", str(tmp_path / "a.txt"), "-c", "kb", "--prune", "--enqueue")
     assert result.exit_code == 1
     assert "--prune" in result.output and "--enqueue" in result.output
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        # No parameter at fault: a collection named like a parameter is the user's data.
+        CollectionNotFoundError("no collection named 'batch_size'; create it with "),
+        # A quoted metadata key named like a parameter, in a message about a parameter.
+        ConfigError("metadata['max_bytes'] is too large for max_bytes", parameter="max_bytes"),
+    ],
+)
+def test_the_users_own_names_are_never_rewritten(error: PgContextError) -> None:
+    shown = user_message(error)
+    assert "'batch_size'" in shown or "['max_bytes']" in shown
+    assert "--batch-size'" not in shown and "['--max-bytes']" not in shown
+
+
+def test_a_problem_reason_names_the_flag_only_when_it_is_about_a_parameter() -> None:
+    assert with_flags("split it or raise max_bytes", "max_bytes") == "split it or raise --max-bytes"
+    reason = "metadata['max_bytes'] contains a NUL character"
+    assert with_flags(reason, None) == reason

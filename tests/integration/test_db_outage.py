@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -210,9 +209,7 @@ def docs(n: int) -> list[SourceDocument]:
 
 
 def bounded_store(server: Server, tmp_path: Path, db_wait: float) -> Any:
-    store = plugin_store(server.url, tmp_path)
-    store.settings = replace(store.settings, db_wait_seconds=db_wait)
-    return store
+    return plugin_store(server.url, tmp_path, db_wait_seconds=db_wait)
 
 
 def test_a_once_worker_from_python_gives_up_after_db_wait(server: Server, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,12 @@ def documents(n: int) -> list[SourceDocument]:
     ]
 
 
-def plugin_store(db_url: str, tmp_path: Path) -> Store:
-    settings = Settings(
+def plugin_store(db_url: str, tmp_path: Path, **settings: Any) -> Store:
+    """A Store on `db_url` embedding with the plugin model; `settings` override Settings'."""
+    given = Settings(
         database_url=None, home=tmp_path / "home", model=PLUGIN, batch_size=16, allow_hub=False
     )
-    return Store.open(db_url, settings=settings, upgrade=False)
+    return Store.open(db_url, settings=replace(given, **settings), upgrade=False)
 
 
 def start_worker(db_url: str, *args: str, delay: float = 0.0) -> subprocess.Popen[bytes]:

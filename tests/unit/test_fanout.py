@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -9,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pgcontext import fan_out
+from pgcontext.ingest import fanout
 
 
 def python(code: str) -> list[str]:
@@ -39,3 +43,23 @@ def test_one_child_failing_fails_the_whole(tmp_path: Path) -> None:
 def test_at_least_one_child() -> None:
     with pytest.raises(ValueError):
         fan_out(python("pass"), 0)
+
+
+def test_a_signal_while_a_child_starts_reaches_that_child(monkeypatch: pytest.MonkeyPatch) -> None:
+    # SIGTERM lands while the first child is being started, before it is on the parent's
+    # list: it must still reach it (once), and no second child is started.
+    start = fanout._start
+    started: list[int] = []
+
+    def start_under_signal(command: list[str]) -> subprocess.Popen[bytes]:
+        os.kill(os.getpid(), signal.SIGTERM)
+        child = start(command)
+        started.append(child.pid)
+        return child
+
+    monkeypatch.setattr(fanout, "_start", start_under_signal)
+    began = time.monotonic()
+    code = "import signal, sys, time\nsignal.signal(signal.SIGTERM, lambda *a: sys.exit(7))\n"
+    assert fan_out(python(code + "time.sleep(20)"), 2) == 1  # the child's exit code 7
+    assert time.monotonic() - began < 15
+    assert len(started) == 1

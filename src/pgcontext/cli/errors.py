@@ -47,8 +47,9 @@ FLAGS = {
 
 
 def _named(name: str) -> re.Pattern[str]:
-    """`name` as a word of its own (not inside another name, not already a flag)."""
-    return re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")
+    """`name` as a word of its own: not inside another name, not already a flag, and not
+    quoted (a collection name or a metadata key is the user's data, never rewritten)."""
+    return re.compile(rf"(?<![\w'\"`\[-]){re.escape(name)}(?![\w'\"`\]-])")
 
 
 def user_message(exc: PgContextError) -> str:
@@ -57,16 +58,19 @@ def user_message(exc: PgContextError) -> str:
 
 
 def with_flags(message: str, parameter: str | None) -> str:
-    """`message` with flags for the API parameters it names.
+    """`message` with flags for the API parameters it names, when it is about one.
 
-    The parameter at fault is named by its flag (at its first mention, or in front when the
-    message does not mention it); other API names with an underscore (`enqueue_only`) are
-    unambiguous and become their flags wherever they stand.
+    Only a message about a parameter (`parameter` set) is rewritten: the parameter at fault
+    is named by its flag (at its first mention, or in front when the message does not
+    mention it), and other API names with an underscore in it (`enqueue_only`) become their
+    flags too. Quoted words are the user's data and stay as they are.
     """
+    if parameter is None:
+        return message
     for name, flag in FLAGS.items():
         if "_" in name and name != parameter:
             message = _named(name).sub(flag, message)
-    if parameter is None or parameter not in FLAGS:
+    if parameter not in FLAGS:
         return message
     flag = FLAGS[parameter]
     if flag in message:

@@ -8,7 +8,16 @@ from typing import Any
 
 import click
 
-from pgcontext import CollectionSettings, JsonlFields, WorkerOptions, fan_out
+from pgcontext import (
+    DEFAULT_BACKOFF_SECONDS,
+    DEFAULT_JOB_DOCUMENTS,
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_MAX_BYTES,
+    CollectionSettings,
+    JsonlFields,
+    WorkerOptions,
+    fan_out,
+)
 from pgcontext.cli.errors import fail
 from pgcontext.cli.options import (
     check_paths_value,
@@ -60,7 +69,7 @@ from pgcontext.cli.signals import interrupt_on_signals, stop_on_signals
 @shown(
     "--max-bytes",
     type=click.IntRange(1),
-    default=50_000_000,
+    default=DEFAULT_MAX_BYTES,
     help="Skip (and report) files larger than this.",
 )
 @click.option(
@@ -73,7 +82,7 @@ from pgcontext.cli.signals import interrupt_on_signals, stop_on_signals
     "--job-size",
     "job_documents",
     type=click.IntRange(1, 100_000),
-    default=256,
+    default=DEFAULT_JOB_DOCUMENTS,
     help="Most documents per queue job (one transaction each; jobs also end at ~256 chunks).",
 )
 @click.option(
@@ -141,11 +150,14 @@ def ingest(
 @seconds(
     "--lease",
     1,
-    60,
+    DEFAULT_LEASE_SECONDS,
     "Seconds a claimed job stays ours without a heartbeat before others may take it.",
 )
 @seconds(
-    "--backoff", 0, 5, "Seconds before the first retry of a failed job; doubles on each attempt."
+    "--backoff",
+    0,
+    DEFAULT_BACKOFF_SECONDS,
+    "Seconds before the first retry of a failed job; doubles on each attempt.",
 )
 @click.option(
     "--batch-size",

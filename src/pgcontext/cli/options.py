@@ -14,6 +14,7 @@ from pgcontext import (
     DEFAULT_BUDGET_TOKENS,
     DEFAULT_CONTEXT_K,
     DEFAULT_EF_SEARCH,
+    DEFAULT_HYBRID_EF_SEARCH,
     DEFAULT_MODE,
     MAX_EF_SEARCH,
     MAX_K,
@@ -122,11 +123,12 @@ search_options = stacked(
         "0 = diversity only; 0.5 is a common start.",
     ),
     rerank_flag,
-    shown(
+    click.option(
         "--ef-search",
         type=click.IntRange(1, MAX_EF_SEARCH),
-        default=DEFAULT_EF_SEARCH,
-        help="HNSW search breadth in dense mode: higher is more exact and slower.",
+        help="HNSW search breadth of the dense search (hybrid's dense side too): higher is "
+        f"more exact and slower [default: {DEFAULT_EF_SEARCH} dense, "
+        f"{DEFAULT_HYBRID_EF_SEARCH} hybrid].",
     ),
 )
 
@@ -175,7 +177,7 @@ def context_arguments(
     mode: str,
     mmr: float | None,
     rerank: bool,
-    ef_search: int,
+    ef_search: int | None,
 ) -> dict[str, Any]:
     """Store.context's keyword arguments from the options `context_options` adds."""
     if template_file is not None and template_text is not None:
@@ -198,6 +200,6 @@ def context_arguments(
     }
 
 
-def searching(mode: str, mmr: float | None, rerank: bool, ef_search: int) -> SearchOptions:
+def searching(mode: str, mmr: float | None, rerank: bool, ef_search: int | None) -> SearchOptions:
     """The SearchOptions that `search_options` describe."""
     return SearchOptions(mode=mode, mmr_lambda=mmr, rerank=rerank, ef_search=ef_search)

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from pgcontext import MAX_ANSWER_TOKENS, LlmError
+from pgcontext import DEFAULT_K, DEFAULT_MAX_TOKENS, MAX_ANSWER_TOKENS, LlmError
 from pgcontext.cli.errors import user_message
 from pgcontext.cli.options import (
     check_query_value,
@@ -34,7 +34,7 @@ from pgcontext.cli.session import open_store
 @click.command()
 @click.argument("query", callback=check_query_value)
 @collection_option
-@k_option(10, "How many chunks.")
+@k_option(DEFAULT_K, "How many chunks.")
 @filter_option
 @search_options
 @json_option
@@ -89,7 +89,7 @@ def context(prompt: str, collection: str, format_: str, as_json: bool, **options
 @shown(
     "--max-tokens",
     type=click.IntRange(1, MAX_ANSWER_TOKENS),
-    default=256,
+    default=DEFAULT_MAX_TOKENS,
     help="Most tokens in the answer.",
 )
 @json_option

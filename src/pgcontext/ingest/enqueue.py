@@ -18,16 +18,15 @@ from pgcontext.ingest.documents import SourceDocument, SourceProblem
 from pgcontext.ingest.exchange import Importer, group_chunks
 from pgcontext.ingest.outage import Outage
 from pgcontext.ingest.report import IngestReport
+from pgcontext.limits import DEFAULT_JOB_CHARACTERS, DEFAULT_JOB_DOCUMENTS
 
 log = logging.getLogger(__name__)
 
 Conn = psycopg.Connection[Any]
 
-DEFAULT_JOB_DOCUMENTS = 256
 # A job also ends at about this many characters: ~256 chunks of a 254-token model. The
 # model embeds each job in one call, and calls of a few hundred passages are nearly as
 # efficient as one call over everything (it sorts by length to pad less).
-DEFAULT_JOB_CHARACTERS = 256 * 1000
 
 
 @dataclass(frozen=True)

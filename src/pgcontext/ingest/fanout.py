@@ -4,7 +4,9 @@ and waits for every one of them (`pgcontext worker --concurrency N`)."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -43,7 +45,13 @@ def fan_out(command: Sequence[str], count: int) -> int:
         for _ in range(count):
             if received:  # stopped while starting: start no more
                 break
-            children.append(_start(command))
+            # A signal that comes while a child starts waits until it is on the list, so
+            # every child gets every signal exactly once.
+            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+            try:
+                children.append(_start(command))
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         codes = [child.wait() for child in children]
     except BaseException:
         for child in children:
@@ -65,10 +73,15 @@ def _start(command: Sequence[str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         list(command),
         process_group=0,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        preexec_fn=functools.partial(_in_child, os.getpid()),
     )
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the parent dies (Linux's prctl)."""
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+def _in_child(parent: int) -> None:
+    """In the child before exec: the stop signals the parent blocks while starting it are
+    unblocked, and (Linux) SIGTERM comes when the parent dies, even if it already has."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # it died before prctl could take effect
+            os.kill(os.getpid(), signal.SIGTERM)

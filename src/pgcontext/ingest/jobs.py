@@ -17,11 +17,9 @@ from psycopg.types.json import Jsonb
 
 from pgcontext.ingest import writer
 from pgcontext.ingest.documents import SourceDocument
+from pgcontext.limits import DEFAULT_BACKOFF_SECONDS, DEFAULT_LEASE_SECONDS
 
 Conn = psycopg.Connection[Any]
-
-DEFAULT_LEASE_SECONDS = 60.0
-DEFAULT_BACKOFF_SECONDS = 5.0
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,6 @@ from pgcontext.ingest.worker import Worker, WorkerOptions
 log = logging.getLogger(__name__)
 
 Items = Iterable[SourceDocument | SourceProblem]
-DEFAULT_MAX_BYTES = 50_000_000
 
 
 class CollectionEmbedder(Protocol):

@@ -17,6 +17,7 @@ from pgcontext.errors import ConfigError, SourceError
 from pgcontext.ingest import files, records
 from pgcontext.ingest.documents import JsonlFields, PrecomputedChunk, SourceDocument, SourceProblem
 from pgcontext.ingest.parsing import decode_text
+from pgcontext.limits import DEFAULT_MAX_BYTES
 
 __all__ = [
     "JsonlFields",
@@ -38,7 +39,7 @@ def iter_documents(
     paths: Iterable[str | Path],
     *,
     fields: JsonlFields | None = None,
-    max_bytes: int = 50_000_000,
+    max_bytes: int = DEFAULT_MAX_BYTES,
     ticket: Callable[[], int] | None = None,
 ) -> Iterator[SourceDocument | SourceProblem]:
     """Yield every document found under `paths`, and a SourceProblem for every bad input.

@@ -32,6 +32,7 @@ from pgcontext.ingest import jobs, writer
 from pgcontext.ingest.outage import Outage, unavailable_reason
 from pgcontext.ingest.pipeline import BatchProcessor, PreparedBatch
 from pgcontext.ingest.report import IngestReport, Outcome, Progress
+from pgcontext.limits import DEFAULT_BACKOFF_SECONDS, DEFAULT_LEASE_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,8 @@ class LeaseLostError(Exception):
 
 @dataclass
 class WorkerOptions:
-    lease_seconds: float = jobs.DEFAULT_LEASE_SECONDS
-    backoff_seconds: float = jobs.DEFAULT_BACKOFF_SECONDS
+    lease_seconds: float = DEFAULT_LEASE_SECONDS
+    backoff_seconds: float = DEFAULT_BACKOFF_SECONDS
     poll_seconds: float = 1.0
     once: bool = False
     """Stop when no job is queued or running (for `run_id` and `job_ids`, if set) instead

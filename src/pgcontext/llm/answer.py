@@ -9,7 +9,6 @@ from typing import Any, Protocol
 
 from pgcontext.context.result import Citation, ContextResult
 
-DEFAULT_MAX_TOKENS = 256
 _CITATION = re.compile(r"\[(\d+(?:\s*,\s*\d+)*)\]")
 
 

@@ -10,6 +10,7 @@ from pgcontext.limits import (
     B_RANGE,
     DEFAULT_B,
     DEFAULT_EF_SEARCH,
+    DEFAULT_HYBRID_EF_SEARCH,
     DEFAULT_K1,
     K1_RANGE,
     MAX_EF_SEARCH,
@@ -32,7 +33,9 @@ class SearchOptions:
     """Everything about a search except the query, the collection, k and the filter."""
 
     mode: str = DEFAULT_MODE
-    ef_search: int = DEFAULT_EF_SEARCH
+    # HNSW breadth: None is the mode's own default (the SQL functions' DEFAULTs): 40 for
+    # dense, 100 for hybrid's dense side (which searches at least `fusion.candidates` deep).
+    ef_search: int | None = None
     fusion: Fusion = field(default_factory=Fusion)
     k1: float = DEFAULT_K1
     b: float = DEFAULT_B
@@ -50,7 +53,8 @@ class SearchOptions:
         set_field = partial(object.__setattr__, self)
         if self.mmr_lambda is not None:
             set_field("mmr_lambda", check_float("MMR lambda", self.mmr_lambda, 0.0, 1.0))
-        set_field("ef_search", check_int("ef_search", self.ef_search, 1, MAX_EF_SEARCH))
+        if self.ef_search is not None:
+            set_field("ef_search", check_int("ef_search", self.ef_search, 1, MAX_EF_SEARCH))
         set_field("k1", check_float("BM25 k1", self.k1, *K1_RANGE))
         set_field("b", check_float("BM25 b", self.b, *B_RANGE))
         if self.rerank_fusion not in RERANK_FUSIONS:
@@ -58,6 +62,13 @@ class SearchOptions:
                 f"rerank fusion {self.rerank_fusion!r} is not one of {', '.join(RERANK_FUSIONS)}"
             )
         set_field("rerank_depth", check_int("rerank depth", self.rerank_depth, 1, MAX_K))
+
+    @property
+    def hnsw_breadth(self) -> int:
+        """`ef_search`, or the mode's default."""
+        if self.ef_search is not None:
+            return self.ef_search
+        return DEFAULT_HYBRID_EF_SEARCH if self.mode == "hybrid" else DEFAULT_EF_SEARCH
 
     @property
     def needs_query_vector(self) -> bool:

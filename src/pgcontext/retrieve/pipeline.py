@@ -37,7 +37,12 @@ def retrieve(
         raise ValueError(f"{options.mode} search needs the query vector")
     elif options.mode == "dense":
         hits = dense_search(
-            conn, collection, vector, k=depth, filter_path=filter_path, ef_search=options.ef_search
+            conn,
+            collection,
+            vector,
+            k=depth,
+            filter_path=filter_path,
+            ef_search=options.hnsw_breadth,
         )
     else:
         hits = hybrid_search(
@@ -48,7 +53,7 @@ def retrieve(
             k=depth,
             filter_path=filter_path,
             fusion=options.fusion,
-            ef_search=options.ef_search,
+            ef_search=options.hnsw_breadth,
             k1=options.k1,
             b=options.b,
         )

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from pgcontext.errors import ConfigError, ModelLoadError
+from pgcontext.limits import DEFAULT_RRF_K
 from pgcontext.retrieve.hit import Hit
 
 MAX_LENGTH = 512  # query + passage word-pieces, the model's limit
@@ -84,7 +85,9 @@ class CrossEncoder:
         return reranked[:top] if top is not None else reranked
 
 
-def fused_rerank(reranker: Reranker, query: str, hits: Sequence[Hit], rrf_k: int = 60) -> list[Hit]:
+def fused_rerank(
+    reranker: Reranker, query: str, hits: Sequence[Hit], rrf_k: int = DEFAULT_RRF_K
+) -> list[Hit]:
     """`hits` in the order of the reciprocal rank fusion of their own order and the
     reranker's; the score is the fused one.
 
