@@ -81,6 +81,7 @@ from pgcontext.limits import (
     DEFAULT_MAX_TOKENS,
     MAX_ANSWER_TOKENS,
     MAX_EF_SEARCH,
+    MAX_JOB_DOCUMENTS,
     MAX_K,
     check_query,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "EVAL_CONFIGURATIONS",
     "MAX_ANSWER_TOKENS",
     "MAX_EF_SEARCH",
+    "MAX_JOB_DOCUMENTS",
     "MAX_K",
     "MODES",
     "RERANK_DEPTH",

@@ -45,6 +45,8 @@ DEFAULT_JOB_CHARACTERS = 256 * 1000  # ... and characters: a job of long documen
 DEFAULT_LEASE_SECONDS = 60.0  # a claimed job's lease, renewed by the worker's heartbeat
 DEFAULT_BACKOFF_SECONDS = 5.0  # the first wait before a failed job is tried again
 DEFAULT_MAX_TOKENS = 256  # tokens a chat model may generate for one answer
+MAX_JOB_DOCUMENTS = 100_000
+MAX_SECONDS = 3600.0  # a worker's lease, backoff and poll interval
 
 # --- search requests ---------------------------------------------------------------------
 MAX_K = 1000
@@ -97,7 +99,7 @@ def check_int(name: str, value: Any, low: int, high: int) -> int:
     unless it is an integer in [low, high]."""
     problem = int_problem(name, value, low, high)
     if problem is not None:
-        raise ConfigError(problem)
+        raise ConfigError(problem, parameter=_parameter(name))
     return operator.index(value)
 
 
@@ -105,12 +107,18 @@ def check_float(name: str, value: Any, low: float, high: float) -> float:
     """`value` as a Python float; ConfigError unless it is a finite number in [low, high]
     (NaN refused, and bools: True is no number anyone means)."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ConfigError(f"{name} must be a number, not {value!r}")
+        raise ConfigError(f"{name} must be a number, not {value!r}", parameter=_parameter(name))
     if not (math.isfinite(value) and low <= value <= high):
         raise ConfigError(
-            f"{name} must be a finite number between {low:g} and {high:g}, not {value}"
+            f"{name} must be a finite number between {low:g} and {high:g}, not {value}",
+            parameter=_parameter(name),
         )
     return float(value)
+
+
+def _parameter(name: str) -> str | None:
+    """The API parameter a checked value is, when `name` is one (not a label in words)."""
+    return name if name.isidentifier() else None
 
 
 def check_query(query: Any) -> None:

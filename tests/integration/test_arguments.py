@@ -17,6 +17,7 @@ from pgcontext import (
     SearchOptions,
     SourceDocument,
     Store,
+    WorkerOptions,
 )
 from pgcontext.errors import CollectionExistsError
 from pgcontext.ingest.sources import JsonlFields
@@ -100,6 +101,41 @@ def test_stdin_named_twice_is_refused_before_anything_is_created(store: Store) -
     with pytest.raises(ConfigError, match=r"stdin \('-'\) is named 2 times"):
         store.ingest("zoo", ["-", "-"])
     assert store.collections() == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "parameter"),
+    [
+        ({"max_bytes": 0}, "max_bytes"),
+        ({"max_bytes": -5}, "max_bytes"),
+        ({"job_documents": 0}, "job_documents"),
+        ({"job_documents": 10**9}, "job_documents"),
+    ],
+)
+def test_ingest_sizes_out_of_range_are_refused_before_anything_is_created(
+    store: Store, arguments: dict[str, Any], parameter: str
+) -> None:
+    doc = SourceDocument("a", None, "some text", {})
+    with pytest.raises(ConfigError, match=parameter) as raised:
+        store.ingest("zoo", [doc], **arguments)
+    assert raised.value.parameter == parameter
+    assert store.collections() == []
+
+
+@pytest.mark.parametrize(
+    ("arguments", "parameter"),
+    [
+        ({"lease_seconds": 0}, "lease_seconds"),
+        ({"lease_seconds": -1}, "lease_seconds"),
+        ({"backoff_seconds": float("nan")}, "backoff_seconds"),
+        ({"poll_seconds": -1}, "poll_seconds"),
+        ({"max_outage_seconds": -1}, "max_outage_seconds"),
+    ],
+)
+def test_worker_options_out_of_range_are_refused(arguments: dict[str, Any], parameter: str) -> None:
+    with pytest.raises(ConfigError, match=parameter) as raised:
+        WorkerOptions(**arguments)
+    assert raised.value.parameter == parameter
 
 
 def test_an_empty_path_is_refused_before_anything_is_created(store: Store) -> None:

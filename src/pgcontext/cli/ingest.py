@@ -13,6 +13,7 @@ from pgcontext import (
     DEFAULT_JOB_DOCUMENTS,
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_BYTES,
+    MAX_JOB_DOCUMENTS,
     CollectionSettings,
     JsonlFields,
     WorkerOptions,
@@ -81,7 +82,7 @@ from pgcontext.cli.signals import interrupt_on_signals, stop_on_signals
 @shown(
     "--job-size",
     "job_documents",
-    type=click.IntRange(1, 100_000),
+    type=click.IntRange(1, MAX_JOB_DOCUMENTS),
     default=DEFAULT_JOB_DOCUMENTS,
     help="Most documents per queue job (one transaction each; jobs also end at ~256 chunks).",
 )

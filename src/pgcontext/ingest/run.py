@@ -34,6 +34,7 @@ from pgcontext.ingest.report import IngestReport, Outcome, Progress
 from pgcontext.ingest.sources import iter_documents
 from pgcontext.ingest.versions import VersionTickets, ticketed
 from pgcontext.ingest.worker import Worker, WorkerOptions
+from pgcontext.limits import INT64_MAX, MAX_JOB_DOCUMENTS, check_int
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class Ingestion:
         """
         started = time.perf_counter()
         catalog.validate_name(collection)
+        check_int("max_bytes", max_bytes, 1, INT64_MAX)
+        check_int("job_documents", job_documents, 1, MAX_JOB_DOCUMENTS)
         if prune and enqueue_only:
             raise ConfigError(
                 "prune needs the run to finish: it cannot go with enqueue_only", parameter="prune"

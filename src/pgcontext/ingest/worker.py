@@ -32,7 +32,12 @@ from pgcontext.ingest import jobs, writer
 from pgcontext.ingest.outage import Outage, unavailable_reason
 from pgcontext.ingest.pipeline import BatchProcessor, PreparedBatch
 from pgcontext.ingest.report import IngestReport, Outcome, Progress
-from pgcontext.limits import DEFAULT_BACKOFF_SECONDS, DEFAULT_LEASE_SECONDS
+from pgcontext.limits import (
+    DEFAULT_BACKOFF_SECONDS,
+    DEFAULT_LEASE_SECONDS,
+    MAX_SECONDS,
+    check_float,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,14 @@ class WorkerOptions:
     """Give up (DatabaseUnavailableError) when the database stays away this long; None
     waits as long as it takes (a daemon)."""
     name: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+
+    def __post_init__(self) -> None:
+        # Refused here, before any job is claimed: a lease of 0 would be lost at once.
+        check_float("lease_seconds", self.lease_seconds, 0.1, MAX_SECONDS)
+        check_float("backoff_seconds", self.backoff_seconds, 0.0, MAX_SECONDS)
+        check_float("poll_seconds", self.poll_seconds, 0.001, MAX_SECONDS)
+        if self.max_outage_seconds is not None:
+            check_float("max_outage_seconds", self.max_outage_seconds, 0.0, float("inf"))
 
 
 @dataclass
