@@ -148,6 +148,10 @@ class CollectionInfo:
 
 
 def validate_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise ConfigError(
+            f"a collection name must be a string, not {type(name).__name__}", parameter="collection"
+        )
     check_text(name, "collection name")
     if not NAME_PATTERN.fullmatch(name):
         raise ConfigError(

@@ -94,24 +94,29 @@ def int_problem(name: str, value: Any, low: int, high: int) -> str | None:
     return None
 
 
-def check_int(name: str, value: Any, low: int, high: int) -> int:
+def check_int(name: str, value: Any, low: int, high: int, *, parameter: str | None = None) -> int:
     """`value` as a Python int (psycopg finds no SQL type for a numpy integer); ConfigError
-    unless it is an integer in [low, high]."""
+    unless it is an integer in [low, high]. The error's `parameter` is `parameter`, or `name`
+    when that is an identifier (a parameter's own name, not a label in words)."""
     problem = int_problem(name, value, low, high)
     if problem is not None:
-        raise ConfigError(problem, parameter=_parameter(name))
+        raise ConfigError(problem, parameter=parameter or _parameter(name))
     return operator.index(value)
 
 
-def check_float(name: str, value: Any, low: float, high: float) -> float:
+def check_float(
+    name: str, value: Any, low: float, high: float, *, parameter: str | None = None
+) -> float:
     """`value` as a Python float; ConfigError unless it is a finite number in [low, high]
     (NaN refused, and bools: True is no number anyone means)."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
-        raise ConfigError(f"{name} must be a number, not {value!r}", parameter=_parameter(name))
+        raise ConfigError(
+            f"{name} must be a number, not {value!r}", parameter=parameter or _parameter(name)
+        )
     if not (math.isfinite(value) and low <= value <= high):
         raise ConfigError(
             f"{name} must be a finite number between {low:g} and {high:g}, not {value}",
-            parameter=_parameter(name),
+            parameter=parameter or _parameter(name),
         )
     return float(value)
 

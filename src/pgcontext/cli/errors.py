@@ -85,8 +85,9 @@ def fail(message: str) -> click.ClickException:
 
 
 def bad_parameter(exc: PgContextError) -> click.BadParameter:
-    """A usage error (exit code 2) for an option's value the library refused."""
-    return click.BadParameter(user_message(exc))
+    """A usage error (exit code 2) for an option's value the library refused: click names
+    the option itself ("Invalid value for '--filter': ..."), so the message stays as is."""
+    return click.BadParameter(str(exc))
 
 
 @contextmanager

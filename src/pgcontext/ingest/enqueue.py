@@ -178,7 +178,8 @@ def _well_typed(
         if wrong is None:
             yield item
         else:
-            log.warning("skipped %s: %s", wrong.source, wrong.reason)
+            # INFO: the report lists every problem; a face shows them once, in its words.
+            log.info("skipped %s: %s", wrong.source, wrong.reason)
             report.problems.append(wrong)
 
 
@@ -199,7 +200,7 @@ def _units(
             continue
         checked = storable(item) if isinstance(item, SourceDocument) else item
         if isinstance(checked, SourceProblem):
-            log.warning("skipped %s: %s", checked.source, checked.reason)
+            log.info("skipped %s: %s", checked.source, checked.reason)
             report.problems.append(checked)
             continue
         unit.append(checked)

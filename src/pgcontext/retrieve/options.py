@@ -48,20 +48,28 @@ class SearchOptions:
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise ConfigError(f"search mode {self.mode!r} is not one of {', '.join(MODES)}")
+            raise ConfigError(
+                f"search mode {self.mode!r} is not one of {', '.join(MODES)}", parameter="mode"
+            )
         # Frozen: each checked number is stored back as the plain int or float SQL takes.
         set_field = partial(object.__setattr__, self)
         if self.mmr_lambda is not None:
-            set_field("mmr_lambda", check_float("MMR lambda", self.mmr_lambda, 0.0, 1.0))
+            set_field(
+                "mmr_lambda",
+                check_float("MMR lambda", self.mmr_lambda, 0.0, 1.0, parameter="mmr_lambda"),
+            )
         if self.ef_search is not None:
             set_field("ef_search", check_int("ef_search", self.ef_search, 1, MAX_EF_SEARCH))
-        set_field("k1", check_float("BM25 k1", self.k1, *K1_RANGE))
-        set_field("b", check_float("BM25 b", self.b, *B_RANGE))
+        set_field("k1", check_float("BM25 k1", self.k1, *K1_RANGE, parameter="k1"))
+        set_field("b", check_float("BM25 b", self.b, *B_RANGE, parameter="b"))
         if self.rerank_fusion not in RERANK_FUSIONS:
             raise ConfigError(
                 f"rerank fusion {self.rerank_fusion!r} is not one of {', '.join(RERANK_FUSIONS)}"
             )
-        set_field("rerank_depth", check_int("rerank depth", self.rerank_depth, 1, MAX_K))
+        set_field(
+            "rerank_depth",
+            check_int("rerank depth", self.rerank_depth, 1, MAX_K, parameter="rerank_depth"),
+        )
 
     @property
     def hnsw_breadth(self) -> int:
