@@ -32,10 +32,10 @@ def fan_out(command: Sequence[str], count: int) -> int:
     if count < 1:
         raise ValueError(f"count must be at least 1, not {count}")
     children: list[subprocess.Popen[bytes]] = []
-    received: list[int] = []
+    received: list[tuple[int, int]] = []  # each signal, and how many children it reached
 
     def forward(signum: int, frame: Any) -> None:
-        received.append(signum)
+        received.append((signum, len(children)))
         for child in children:
             if child.poll() is None:
                 child.send_signal(signum)
@@ -45,13 +45,13 @@ def fan_out(command: Sequence[str], count: int) -> int:
         for _ in range(count):
             if received:  # stopped while starting: start no more
                 break
-            # A signal that comes while a child starts waits until it is on the list, so
-            # every child gets every signal exactly once.
-            signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-            try:
-                children.append(_start(command))
-            finally:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+            child = _start(command)
+            children.append(child)
+            # A signal handled while this child was starting did not reach it: pass it on
+            # now (exactly once: one handled after the append reached it already).
+            for signum, reached in received:
+                if reached < len(children):
+                    child.send_signal(signum)
         codes = [child.wait() for child in children]
     except BaseException:
         for child in children:
@@ -78,9 +78,8 @@ def _start(command: Sequence[str]) -> subprocess.Popen[bytes]:
 
 
 def _in_child(parent: int) -> None:
-    """In the child before exec: the stop signals the parent blocks while starting it are
-    unblocked, and (Linux) SIGTERM comes when the parent dies, even if it already has."""
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    """In the child before exec (Linux): SIGTERM when the parent dies, even if it already
+    has."""
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent:  # it died before prctl could take effect
