@@ -14,6 +14,7 @@ from pgcontext import (
     ConfigError,
     FilterError,
     ModelMismatchError,
+    QueryError,
     SearchOptions,
     SourceDocument,
     Store,
@@ -303,6 +304,17 @@ def test_prune_is_skipped_when_an_input_failed(store: Store, tmp_path: Path) -> 
     assert any(
         h.source.endswith("cats.txt") for h in store.search("cats", collection="animals", k=5)
     )
+
+
+@pytest.mark.parametrize("mode", ["dense", "hybrid"])
+def test_a_ready_vector_of_the_wrong_size_is_a_query_error(
+    store: Store, tmp_path: Path, mode: str
+) -> None:
+    store.ingest("animals", [write_files(tmp_path / "docs", dict(ANIMALS))])
+    wrong = [0.5] * (store.embedder().spec.dimensions + 1)
+    with pytest.raises(QueryError, match=r"the given vector: .*dimensions") as raised:
+        store.search("cats", collection="animals", options=SearchOptions(mode=mode), vector=wrong)
+    assert raised.value.parameter == "vector"
 
 
 def test_k_is_bounded_in_sql(store: Store, tmp_path: Path, db_url: str) -> None:

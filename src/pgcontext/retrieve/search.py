@@ -6,11 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import psycopg
 from psycopg_pool import ConnectionPool
 
 from pgcontext import catalog
 from pgcontext.arguments import check_text
-from pgcontext.errors import ConfigError
+from pgcontext.errors import ConfigError, QueryError
 from pgcontext.limits import MAX_K, check_int, check_query
 from pgcontext.models import Models
 from pgcontext.retrieve.filters import compile_filter
@@ -79,10 +80,19 @@ class Searcher:
             if info is not None and options.needs_query_vector:
                 vector = self._models.collection_embedder(info, model).embed_query(query)
             reranker = self._models.reranker() if options.rerank else None
+        given = info is None
         with self._pool.connection() as conn:
-            hits = retrieve(
-                conn, collection, query, vector, k=k, filter_path=filter_path, options=options
-            )
+            try:
+                hits = retrieve(
+                    conn, collection, query, vector, k=k, filter_path=filter_path, options=options
+                )
+            except psycopg.errors.DataException as exc:
+                if not given:
+                    raise
+                # A vector made elsewhere: the SQL function names what is wrong with it
+                # (its dimensions), the caller gets it as the query error it is.
+                reason = exc.diag.message_primary or str(exc)
+                raise QueryError(f"the given vector: {reason}", parameter="vector") from exc
         if reranker is not None:
             with self._models.lock:
                 hits = apply_rerank(reranker, query, hits, options.rerank_fusion)
