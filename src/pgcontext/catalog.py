@@ -245,7 +245,8 @@ def _check_settings(spec: ModelSpec, settings: CollectionSettings) -> None:
     if not MIN_CHUNK_TOKENS <= chunk_tokens <= spec.max_tokens:
         raise ConfigError(
             f"chunk size {chunk_tokens} tokens is outside {MIN_CHUNK_TOKENS}..{spec.max_tokens}, "
-            f"the most that model {spec.name} reads"
+            f"the most that model {spec.name} reads",
+            parameter="chunk_tokens",
         )
     _check_overlap(overlap, chunk_tokens)
     m, ef = settings.hnsw_m, settings.hnsw_ef_construction

@@ -331,8 +331,9 @@ def test_no_hits_gives_an_empty_passage_block() -> None:
 
 
 def test_budget_too_small_for_the_prompt_raises() -> None:
-    with pytest.raises(BudgetError, match=r"budget 10 .* need \d+ tokens"):
+    with pytest.raises(BudgetError, match=r"budget 10 .* need \d+ tokens") as raised:
         assemble_context("q", corpus_hits(), budget_tokens=10, count_tokens=count_words)
+    assert raised.value.parameter == "budget_tokens"  # the CLI names --budget
 
 
 def test_best_passage_is_trimmed_at_a_sentence_when_nothing_fits_whole() -> None:

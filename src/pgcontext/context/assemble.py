@@ -99,7 +99,8 @@ def assemble_context(
     if needed > budget_tokens:
         raise BudgetError(
             f"token budget {budget_tokens} is too small: the prompt and instructions alone "
-            f"need {needed} tokens; raise the budget to at least {needed} or shorten the prompt"
+            f"need {needed} tokens; raise the budget to at least {needed} or shorten the prompt",
+            parameter="budget_tokens",
         )
 
     def fits(passages: Sequence[Passage]) -> bool:
