@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pgcontext.limits import DEFAULT_EF_SEARCH as DEFAULT_EF_SEARCH  # store.py, cli.py
-from pgcontext.limits import DEFAULT_K, check_query_vector
+from pgcontext.limits import DEFAULT_EF_SEARCH, DEFAULT_K, check_query_vector
 from pgcontext.retrieve.hit import Conn, Hit, fetch_hits
 
 

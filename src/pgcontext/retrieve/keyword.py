@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pgcontext.limits import DEFAULT_B as DEFAULT_B  # store.py
-from pgcontext.limits import DEFAULT_K, check_query
-from pgcontext.limits import DEFAULT_K1 as DEFAULT_K1  # store.py
+from pgcontext.limits import DEFAULT_B, DEFAULT_K, DEFAULT_K1, check_query
 from pgcontext.retrieve.hit import Conn, Hit, fetch_hits
 
 

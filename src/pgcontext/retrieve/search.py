@@ -70,17 +70,17 @@ class Searcher:
     ) -> list[Hit]:
         """`search` once `check_request` has passed. A ready `vector` replaces the query's
         embedding alone: `query` is still what keyword search and the reranker read."""
-        if vector is not None and model is not None:
+        given = vector is not None  # made elsewhere: its size is not checked against ours
+        if given and model is not None:
             raise ConfigError("give a model or a ready vector, not both", parameter="vector")
         info = None
-        if vector is None:  # an unknown collection is named before any model loads
+        if not given:  # an unknown collection is named before any model loads
             with self._pool.connection() as conn:
                 info = catalog.get_collection(conn, collection)
         with self._models.lock:
             if info is not None and options.needs_query_vector:
                 vector = self._models.collection_embedder(info, model).embed_query(query)
             reranker = self._models.reranker() if options.rerank else None
-        given = info is None
         with self._pool.connection() as conn:
             try:
                 hits = retrieve(
